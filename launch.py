@@ -1,0 +1,76 @@
+"""Easel's entry point: parse A1111-named flags, check the install, start the server."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(ROOT))
+
+logger = logging.getLogger("easel")
+
+
+def _check_install() -> None:
+    missing = [name for name in ("torch", "diffusers", "transformers", "fastapi", "uvicorn")
+               if __import__("importlib").util.find_spec(name) is None]
+    if missing:
+        sys.exit(f"Easel: missing packages {', '.join(missing)}; run ./webui.sh (or python install.py) first")
+
+
+def _ensure_a_checkpoint(services) -> None:
+    if services.checkpoints.first() is not None:
+        return
+    from modules.model_registry.tiny import write_tiny_checkpoint
+
+    path = services.paths.ckpt_dir / "easel-tiny-random.safetensors"
+    write_tiny_checkpoint(path, family="sd1", seed=0)
+    services.checkpoints.refresh()
+    banner = "!" * 78
+    logger.warning("\n%s\n No checkpoint found in %s.\n Wrote %s: a TINY RANDOM-WEIGHT TEST MODEL.\n"
+                   " It produces noise, not pictures. Put a real .safetensors checkpoint there and refresh.\n%s",
+                   banner, services.paths.ckpt_dir, path.name, banner)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from modules.cmd_args import parse_args
+
+    cmd_opts = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not cmd_opts.skip_install:
+        subprocess.run([sys.executable, str(ROOT / "install.py")], check=True)
+    if cmd_opts.exit:
+        return 0
+    _check_install()
+    if cmd_opts.api:
+        logger.info("--api: the API is always on in Easel")
+
+    import uvicorn
+
+    from modules.api.app import create_app
+    from modules.services import build_services
+
+    services = build_services(cmd_opts)
+    _ensure_a_checkpoint(services)
+    if cmd_opts.ckpt:
+        services.options.set("sd_model_checkpoint", services.checkpoints.get(cmd_opts.ckpt).title,
+                             is_api=False, run_callbacks=False)
+    app = create_app(services)
+    if not cmd_opts.nowebui:
+        from modules.ui.mount import mount_ui
+
+        mount_ui(app, services)
+    host = cmd_opts.server_name or ("0.0.0.0" if cmd_opts.listen else "127.0.0.1")
+    port = cmd_opts.port or (7861 if cmd_opts.nowebui else 7860)
+    logger.info("Easel on http://%s:%d (%s)", host, port, "API only" if cmd_opts.nowebui else "WebUI + API")
+    uvicorn.run(app, host=host, port=port, timeout_keep_alive=cmd_opts.timeout_keep_alive, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

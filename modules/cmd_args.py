@@ -1,0 +1,59 @@
+"""Command-line flags with A1111 names. Parsed in launch.py, never at import time."""
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="launch.py",
+        description="Easel: an AUTOMATIC1111-compatible Stable Diffusion WebUI and API server.",
+    )
+    add = parser.add_argument
+
+    # Paths
+    add("--data-dir", type=str, default=os.environ.get("EASEL_DATA_DIR", "data"),
+        help="root of models, outputs, config.json and the task database (default: ./data)")
+    add("--ckpt-dir", type=str, default=None, help="extra folder scanned for checkpoints")
+    add("--ckpt", type=str, default=None, help="checkpoint to load at start (title, name, stem or hash)")
+    add("--vae-dir", type=str, default=None, help="extra folder scanned for VAE files")
+    add("--lora-dir", type=str, default=None, help="extra folder scanned for LoRA files")
+    add("--embeddings-dir", type=str, default=None, help="extra folder scanned for textual-inversion embeddings")
+
+    # Server
+    add("--listen", action="store_true", help="bind 0.0.0.0 instead of 127.0.0.1")
+    add("--server-name", type=str, default=None, help="host name or address to bind (overrides --listen)")
+    add("--port", type=int, default=None, help="port (default 7860, or 7861 with --nowebui)")
+    add("--nowebui", action="store_true", help="serve the API only, without the WebUI (default port 7861)")
+    add("--api", action="store_true", help="accepted for A1111 compatibility; the API is always on")
+    add("--api-auth", type=str, default=None, help='HTTP Basic credentials for the API, "user:pass[,user2:pass2]"')
+    add("--api-log", action="store_true", help="log one line per API request")
+    add("--api-server-stop", action="store_true", help="enable /sdapi/v1/server-stop, -restart and -kill")
+    add("--timeout-keep-alive", type=int, default=30, help="uvicorn keep-alive timeout in seconds")
+    add("--cors-allow-origins", type=str, default=None, help="comma-separated allowed CORS origins")
+    add("--cors-allow-origins-regex", type=str, default=None, help="regex of allowed CORS origins")
+
+    # Install
+    add("--skip-install", action="store_true", help="do not run install.py before launching")
+    add("--exit", action="store_true", help="install and exit without starting the server")
+
+    # Devices and precision
+    add("--use-cpu", nargs="*", default=None, help='run on the CPU ("all" or module names; Easel runs all on one device)')
+    add("--no-half", action="store_true", help="use float32 instead of float16 on CUDA")
+    add("--no-half-vae", action="store_true", help="keep the VAE in float32")
+    add("--precision", choices=["autocast", "full", "half", "fp32", "fp16", "bf16"], default="autocast",
+        help="autocast: fp16 on CUDA, fp32 on CPU; bf16: bfloat16 UNet (also on CPU); full/fp32: float32")
+    add("--xformers", action="store_true", help="use xformers attention when installed on CUDA (else a warning)")
+    add("--device-id", type=str, default=None, help="CUDA device index")
+
+    # Limits
+    add("--max-width", type=int, default=2048, help="largest accepted width/height in pixels")
+    add("--max-batch-size", type=int, default=16, help="largest accepted batch_size and batch_size*n_iter / 8")
+    add("--max-input-pixels", type=int, default=4096 * 4096, help="largest accepted decoded input image (pixels)")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse flags; an unknown flag is an error (argparse exits with status 2 and names it)."""
+    return build_parser().parse_args(argv)

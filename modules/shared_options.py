@@ -1,0 +1,101 @@
+"""The option table: A1111 option keys, defaults and labels that Easel honours."""
+from __future__ import annotations
+
+from modules.options import OptionInfo
+
+EMPHASIS_MODES = ["Original", "No norm", "Ignore", "None"]
+SAMPLES_FORMATS = ["png", "jpg", "jpeg", "webp"]
+
+
+def default_options() -> dict[str, OptionInfo]:
+    O = OptionInfo
+    return {
+        # Saving images
+        "samples_save": O(True, "Always save all generated images", "saving-images"),
+        "samples_format": O("png", "File format for images", "saving-images", choices=SAMPLES_FORMATS),
+        "samples_filename_pattern": O("", "Images filename pattern", "saving-images"),
+        "save_images_add_number": O(True, "Add number to filename when saving", "saving-images"),
+        "grid_save": O(True, "Always save all generated image grids", "saving-images"),
+        "grid_format": O("png", "File format for grids", "saving-images", choices=SAMPLES_FORMATS),
+        "grid_only_if_multiple": O(True, "Do not save grids consisting of one picture", "saving-images"),
+        "n_rows": O(-1, "Grid row count; -1 for autodetect", "saving-images", minimum=-1, maximum=16),
+        "jpeg_quality": O(80, "Quality for saved jpeg and webp images", "saving-images", minimum=1, maximum=100),
+        "webp_lossless": O(False, "Use lossless compression for webp images", "saving-images"),
+        "export_for_4chan": O(True, "Save copy of large images as JPG", "saving-images"),
+        "enable_pnginfo": O(True, "Save text information about generation parameters as chunks to png files", "saving-images"),
+        "return_grid": O(True, "Show grid in gallery", "ui"),
+        "return_mask": O(False, "For inpainting, include the greyscale mask in results", "saving-images"),
+        "return_mask_composite": O(False, "For inpainting, include masked composite in results", "saving-images"),
+        # Paths
+        "outdir_samples": O("", "Output directory for images; if empty, defaults to three directories below", "saving-paths"),
+        "outdir_txt2img_samples": O("outputs/txt2img-images", "Output directory for txt2img images", "saving-paths"),
+        "outdir_img2img_samples": O("outputs/img2img-images", "Output directory for img2img images", "saving-paths"),
+        "outdir_extras_samples": O("outputs/extras-images", "Output directory for images from extras tab", "saving-paths"),
+        "outdir_txt2img_grids": O("outputs/txt2img-grids", "Output directory for txt2img grids", "saving-paths"),
+        "outdir_img2img_grids": O("outputs/img2img-grids", "Output directory for img2img grids", "saving-paths"),
+        "save_to_dirs": O(True, "Save images to a subdirectory", "saving-to-dirs"),
+        "directories_filename_pattern": O("[date]", "Directory name pattern", "saving-to-dirs"),
+        # Stable Diffusion
+        "sd_model_checkpoint": O("", "Stable Diffusion checkpoint", "sd", infotext="Model hash"),
+        "sd_checkpoints_limit": O(1, "Maximum number of checkpoints loaded at the same time", "sd", minimum=1, maximum=10),
+        "sd_vae": O("Automatic", "SD VAE", "sd", infotext="VAE"),
+        "sd_vae_overrides_per_model_preferences": O(True, "Selected VAE overrides per-model preferences", "sd"),
+        "CLIP_stop_at_last_layers": O(1, "Clip skip", "sd", minimum=1, maximum=12, infotext="Clip skip"),
+        "emphasis": O("Original", "Emphasis mode", "sd", choices=EMPHASIS_MODES, infotext="Emphasis"),
+        "comma_padding_backtrack": O(20, "Prompt word wrap length limit", "sd", minimum=0, maximum=74),
+        "enable_emphasis": O(True, "Enable emphasis", "sd"),
+        "use_old_scheduling": O(False, "Use old prompt editing timelines", "compatibility", infotext="Old prompt editing timelines"),
+        "sd_lora": O("None", "Add network to prompt", "extra_networks"),
+        "lora_add_hashes_to_infotext": O(True, "Add Lora hashes to infotext", "extra_networks"),
+        "initial_noise_multiplier": O(1.0, "Noise multiplier for img2img", "sd", minimum=0.0, maximum=1.5),
+        "img2img_color_correction": O(False, "Apply color correction to img2img results", "img2img"),
+        "img2img_fix_steps": O(False, "With img2img, do exactly the amount of steps the slider specifies", "img2img"),
+        "img2img_background_color": O("#ffffff", "With img2img, fill transparent parts of the input image with this color", "img2img"),
+        "inpainting_mask_weight": O(1.0, "Inpainting conditioning mask strength", "sd", minimum=0.0, maximum=1.0),
+        "tiling": O(False, "Tiling", "sd"),
+        "hires_fix_refiner_pass": O("second pass", "Hires fix: which pass to enable refiner for", "sd"),
+        # Sampler parameters
+        "eta_ddim": O(0.0, "Eta for DDIM", "sampler-params", minimum=0.0, maximum=1.0, infotext="Eta DDIM"),
+        "eta_ancestral": O(1.0, "Eta for k-diffusion samplers", "sampler-params", minimum=0.0, maximum=1.0, infotext="Eta"),
+        "eta_noise_seed_delta": O(0, "Eta noise seed delta", "sampler-params", minimum=0, infotext="ENSD"),
+        "s_churn": O(0.0, "sigma churn", "sampler-params", minimum=0.0, maximum=100.0),
+        "s_tmin": O(0.0, "sigma tmin", "sampler-params", minimum=0.0, maximum=10.0),
+        "s_tmax": O(0.0, "sigma tmax", "sampler-params", minimum=0.0, maximum=999.0),
+        "s_noise": O(1.0, "sigma noise", "sampler-params", minimum=0.0, maximum=1.1),
+        "k_sched_type": O("Automatic", "Scheduler type", "sampler-params"),
+        "randn_source": O("CPU", "Random number generator source", "sampler-params", choices=["CPU"], infotext="RNG"),
+        "always_discard_next_to_last_sigma": O(False, "Always discard next-to-last sigma", "sampler-params"),
+        # Face restoration / upscaling
+        "face_restoration": O(False, "Restore faces", "face-restoration"),
+        "face_restoration_model": O("CodeFormer", "Face restoration model", "face-restoration"),
+        "code_former_weight": O(0.5, "CodeFormer weight", "face-restoration", minimum=0.0, maximum=1.0),
+        "upscaler_for_img2img": O("None", "Upscaler for img2img", "upscaling"),
+        # Live previews and UI
+        "show_progressbar": O(True, "Show progressbar", "ui"),
+        "live_previews_enable": O(True, "Show live previews of the created image", "ui"),
+        "live_previews_image_format": O("png", "Live preview file format", "ui", choices=["jpeg", "png", "webp"]),
+        "show_progress_every_n_steps": O(10, "Live preview display period (steps); -1 disables", "ui", minimum=-1, maximum=32),
+        "show_progress_type": O("Approx cheap", "Live preview method", "ui", choices=["Full", "Approx cheap"]),
+        "send_seed": O(True, "Send seed when sending prompt or image to other interface", "ui"),
+        "send_size": O(True, "Send size when sending prompt or image to another interface", "ui"),
+        "quicksettings_list": O(["sd_model_checkpoint", "sd_vae"], "Quicksettings list", "ui"),
+        "add_model_hash_to_info": O(True, "Add model hash to infotext", "infotext"),
+        "add_model_name_to_info": O(True, "Add model name to infotext", "infotext"),
+        "add_user_name_to_info": O(False, "Add user name to infotext when authenticated", "infotext"),
+        "add_version_to_infotext": O(True, "Add program version to infotext", "infotext"),
+        "add_vae_name_to_info": O(True, "Add VAE name to infotext", "infotext"),
+        "add_vae_hash_to_info": O(True, "Add VAE hash to infotext", "infotext"),
+        "enable_prompt_comments": O(True, "Enable comments", "ui"),
+        # API
+        "api_enable_requests": O(True, "Allow http:// and https:// URLs for input images in API", "api", restrict_api=True),
+        "api_forbid_local_requests": O(True, "Forbid URLs to local resources", "api", restrict_api=True),
+        "api_useragent": O("", "User agent for requests", "api", restrict_api=True),
+        # System
+        "memmon_poll_rate": O(8, "VRAM usage polls per second during generation", "system", minimum=0, maximum=40),
+        "multiple_tqdm": O(True, "Add a second progress bar to the console", "system"),
+        "disable_mmap_load_safetensors": O(False, "Disable memmapping for loading .safetensors files", "system"),
+        "print_hypernet_extra": O(False, "Print extra hypernetwork information to console", "system"),
+        "unload_models_when_training": O(False, "Move VAE and CLIP to RAM when training", "training"),
+        "interrogate_keep_models_in_memory": O(False, "Keep models in VRAM", "interrogate"),
+        "disabled_extensions": O([], "Disabled extensions", "extensions"),
+    }
