@@ -58,7 +58,7 @@ class Options:
             tmp.write_text(json.dumps(self.data, indent=4, ensure_ascii=False), encoding="utf-8")
             tmp.replace(self.path)
 
-    def add(self, key: str, info: OptionInfo) -> None:
+    def add_option(self, key: str, info: OptionInfo) -> None:
         """Register an option (extensions call this through shared.opts.add_option)."""
         with self._lock:
             self.table[key] = info
