@@ -38,9 +38,9 @@ def _ensure_a_checkpoint(services) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from modules.cmd_args import parse_args
+    from modules.cmd_args import parse_args_with_extensions
 
-    cmd_opts = parse_args(argv)
+    cmd_opts, extensions = parse_args_with_extensions(argv, ROOT)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not cmd_opts.skip_install:
         subprocess.run([sys.executable, str(ROOT / "install.py")], check=True)
@@ -55,16 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     from modules.api.app import create_app
     from modules.services import build_services
 
-    services = build_services(cmd_opts)
+    services = build_services(cmd_opts, extensions)
     _ensure_a_checkpoint(services)
     if cmd_opts.ckpt:
         services.options.set("sd_model_checkpoint", services.checkpoints.get(cmd_opts.ckpt).title,
                              is_api=False, run_callbacks=False)
     app = create_app(services)
+    demo = None
     if not cmd_opts.nowebui:
+        from modules.ui.mount import build_ui
+
+        demo = build_ui(services)
+    from modules import script_callbacks
+
+    # Extensions add their routes here; the WebUI is mounted afterwards because its "/" mount catches all paths.
+    script_callbacks.app_started_callback(demo, app)
+    if demo is not None:
         from modules.ui.mount import mount_ui
 
-        mount_ui(app, services)
+        mount_ui(app, services, demo)
     host = cmd_opts.server_name or ("0.0.0.0" if cmd_opts.listen else "127.0.0.1")
     port = cmd_opts.port or (7861 if cmd_opts.nowebui else 7860)
     logger.info("Easel on http://%s:%d (%s)", host, port, "API only" if cmd_opts.nowebui else "WebUI + API")

@@ -57,3 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse flags; an unknown flag is an error (argparse exits with status 2 and names it)."""
     return build_parser().parse_args(argv)
+
+
+def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.Namespace, list]:
+    """Parse flags after every enabled extension's preload.py has added its own (A1111 order).
+
+    The data dir is read first (parse_known_args) so that `disabled_extensions` in its config.json applies.
+    """
+    import json
+    from pathlib import Path
+
+    from modules.extensions import list_extensions, run_preloads
+
+    parser = build_parser()
+    known, _ = parser.parse_known_args(argv)
+    config = Path(known.data_dir) / "config.json"
+    disabled: list[str] = []
+    if config.is_file():
+        try:
+            disabled = list(json.loads(config.read_text(encoding="utf-8")).get("disabled_extensions", []))
+        except (json.JSONDecodeError, AttributeError):
+            disabled = []
+    extensions = list_extensions(Path(root), disabled)
+    run_preloads(extensions, parser)
+    return parser.parse_args(argv), extensions

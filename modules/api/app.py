@@ -1,0 +1,66 @@
+"""The FastAPI application factory: routers, error handlers, middleware, lifecycle."""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+
+from modules.api.auth import parse_credentials
+from modules.api.errors import install_error_handlers
+from modules.api.routers import extras, generation, info, progress, resources, scripts, server
+from modules.services import Services
+
+logger = logging.getLogger("easel.api")
+
+
+def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        services.start()
+        try:
+            yield
+        finally:
+            services.stop()
+
+    app = FastAPI(title="Easel", version="0.1.0", lifespan=lifespan,
+                  description="AUTOMATIC1111-compatible Stable Diffusion API")
+    app.state.services = services
+    app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
+    install_error_handlers(app)
+    _install_middleware(app, services)
+    for module in (generation, progress, info, extras, scripts, resources, server):
+        app.include_router(module.router)
+
+    @app.get("/internal/ping", tags=["internal"])
+    def ping() -> dict:
+        return {}
+
+    return app
+
+
+def _install_middleware(app: FastAPI, services: Services) -> None:
+    cmd_opts = services.cmd_opts
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    if cmd_opts.cors_allow_origins or cmd_opts.cors_allow_origins_regex:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=(cmd_opts.cors_allow_origins or "").split(",") if cmd_opts.cors_allow_origins else [],
+            allow_origin_regex=cmd_opts.cors_allow_origins_regex,
+            allow_methods=["*"], allow_headers=["*"], allow_credentials=True,
+        )
+
+    @app.middleware("http")
+    async def process_time(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - started
+        response.headers["X-Process-Time"] = f"{elapsed:.4f}"
+        if cmd_opts.api_log and request.url.path.startswith("/sdapi/"):
+            client = request.client.host if request.client else "-"
+            logger.info("API %s %s %s %d %.3fs", client, request.method, request.url.path,
+                        response.status_code, elapsed)
+        return response

@@ -1,0 +1,61 @@
+"""Device and precision choice from the A1111 flags (--use-cpu, --no-half, --precision, --xformers)."""
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Precision:
+    device: torch.device
+    unet_dtype: torch.dtype
+    vae_dtype: torch.dtype
+    text_dtype: torch.dtype
+
+    @property
+    def label(self) -> str:
+        return f"{self.device.type}/unet={str(self.unet_dtype).removeprefix('torch.')}"
+
+
+def choose_precision(cmd_opts: argparse.Namespace) -> Precision:
+    use_cpu = cmd_opts.use_cpu is not None
+    if torch.cuda.is_available() and not use_cpu:
+        device = torch.device("cuda", int(cmd_opts.device_id or 0))
+    else:
+        device = torch.device("cpu")
+    precision = cmd_opts.precision
+    if precision in ("full", "fp32") or (device.type == "cuda" and cmd_opts.no_half):
+        unet = torch.float32
+    elif precision == "bf16":
+        unet = torch.bfloat16
+    elif device.type == "cuda":
+        unet = torch.float16
+    elif precision in ("half", "fp16"):
+        logger.warning("--precision %s is not supported on the CPU; using float32 (bf16 is)", precision)
+        unet = torch.float32
+    else:
+        unet = torch.float32
+    vae = torch.float32 if (device.type == "cpu" or cmd_opts.no_half or cmd_opts.no_half_vae) else unet
+    text = torch.float32 if device.type == "cpu" else unet
+    return Precision(device, unet, vae, text)
+
+
+def configure_attention(pipe, cmd_opts: argparse.Namespace, device: torch.device) -> str:
+    """Use PyTorch SDPA (diffusers' default); xformers only when asked, installed and on CUDA."""
+    if not cmd_opts.xformers:
+        return "sdpa"
+    if device.type != "cuda":
+        logger.warning("--xformers ignored: xformers only works on CUDA; using PyTorch SDPA attention")
+        return "sdpa"
+    try:
+        import xformers  # noqa: F401
+    except ImportError:
+        logger.warning("--xformers ignored: xformers is not installed; using PyTorch SDPA attention")
+        return "sdpa"
+    pipe.enable_xformers_memory_efficient_attention()
+    return "xformers"

@@ -1,0 +1,255 @@
+"""One generation: seeds, prompts, sampling, decoding and infotext, for txt2img and img2img."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from modules import infotext
+from modules.engine import img2img, samplers
+from modules.engine.cond_builder import ConditioningBuilder
+from modules.engine.noise import ImageRNG
+from modules.engine.sampling import DenoiseInputs, MaskBlend, StepControl, denoise
+from modules.engine.tiling import tiled
+from modules.processing import GenerationRequest, GenerationResult
+
+logger = logging.getLogger(__name__)
+
+VERSION = "easel-0.1.0"
+
+
+@dataclass
+class ModelView:
+    """What the generator needs from a loaded model (see modules/model_registry/loader.py)."""
+
+    pipe: object
+    family: str
+    prediction_type: str
+    model_name: str  # checkpoint stem for the infotext "Model"
+    shorthash: str | None
+    checkpoint_title: str
+    vae_name: str | None = None
+    vae_hash: str | None = None
+
+
+def resolve_seed(seed: int | None) -> int:
+    if seed is None or seed == -1 or seed == "":
+        return random.randrange(4294967294)
+    return int(seed)
+
+
+def fill_seeds_and_prompts(p: GenerationRequest) -> None:
+    """A1111 §4: image k gets seed+k (all equal when subseed_strength > 0), subseed+k always."""
+    n = p.batch_size * p.n_iter
+    seed, subseed = resolve_seed(p.seed), resolve_seed(p.subseed)
+    p.seed, p.subseed = seed, subseed
+    p.all_seeds = [seed if p.subseed_strength > 0 else seed + k for k in range(n)]
+    p.all_subseeds = [subseed + k for k in range(n)]
+    p.all_prompts = [p.prompt] * n
+    p.all_negative_prompts = [p.negative_prompt] * n
+
+
+class Generator:
+    """Runs `GenerationRequest`s on a loaded model. One instance per worker; not thread-safe."""
+
+    def __init__(self, options, precision):
+        self.options = options
+        self.precision = precision
+
+    def run(self, p: GenerationRequest, model: ModelView, control: StepControl,
+            on_job: Callable[[int, int], None] | None = None) -> GenerationResult:
+        started = time.perf_counter()
+        pipe = model.pipe
+        sampler, schedule = samplers.resolve(p.sampler_name, p.scheduler)
+        if not p.all_seeds:
+            fill_seeds_and_prompts(p)
+        builder = ConditioningBuilder.for_pipe(pipe, model.family, self.options)
+        images: list[Image.Image] = []
+        infotexts: list[str] = []
+        with tiled(pipe, p.tiling):
+            for n in range(p.n_iter):
+                if control.interrupted:
+                    break
+                if on_job is not None:
+                    on_job(n, p.n_iter)
+                batch_images = self._run_iteration(p, model, sampler, schedule, builder, n, control)
+                control.skipped = False
+                for k, image in enumerate(batch_images):
+                    images.append(image)
+                    infotexts.append(self.infotext(p, model, sampler, schedule, n * p.batch_size + k))
+        info = self.info_dict(p, model, sampler, infotexts)
+        logger.info("%s: %d image(s) %dx%d, %d steps in %.2fs", p.mode, len(images), p.width, p.height, p.steps,
+                    time.perf_counter() - started)
+        return GenerationResult(images=images, infotexts=infotexts, info=info, seeds=p.all_seeds[:len(images)],
+                                subseeds=p.all_subseeds[:len(images)], interrupted=control.interrupted)
+
+    def _run_iteration(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder, n: int,
+                       control: StepControl) -> list[Image.Image]:
+        """One batch with A1111's script hooks around it; scripts may edit p.prompts / p.seeds first."""
+        from modules.scripts import PostprocessBatchListArgs, PostprocessImageArgs
+
+        runner = p.scripts
+        batch = slice(n * p.batch_size, (n + 1) * p.batch_size)
+        p.iteration = n
+        p.prompts, p.negative_prompts = p.all_prompts[batch], p.all_negative_prompts[batch]
+        p.seeds, p.subseeds = p.all_seeds[batch], p.all_subseeds[batch]
+        if runner is not None:
+            runner.before_process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
+            runner.process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
+        images = self._run_batch(p, model, sampler, schedule, builder, control)
+        if runner is None:
+            return images
+        runner.postprocess_batch(p, None, images, n, p.prompts, p.seeds, p.subseeds)
+        batch_list = PostprocessBatchListArgs(images)
+        runner.postprocess_batch_list(p, None, batch_list, batch_number=n)
+        out = []
+        for i, image in enumerate(batch_list.images):
+            pp = PostprocessImageArgs(image, i)
+            runner.postprocess_image(p, None, pp)
+            out.append(pp.image)
+        return out
+
+    def _run_batch(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder,
+                   control: StepControl) -> list[Image.Image]:
+        pipe = model.pipe
+        device = self.precision.device
+        seeds = p.seeds
+        factor = pipe.vae_scale_factor
+        shape = (pipe.unet.config.in_channels, p.height // factor, p.width // factor)
+        rng = ImageRNG(shape, seeds, p.subseeds, p.subseed_strength,
+                       p.seed_resize_from_h, p.seed_resize_from_w, latent_factor=factor)
+        scheduler = samplers.build_scheduler(sampler, schedule, dict(pipe.scheduler.config),
+                                             prediction_type=model.prediction_type)
+        scheduler.set_timesteps(p.steps, device=device)
+        timesteps = scheduler.timesteps
+        noise = rng.first().to(device)
+        mask = None
+        prepared = None
+        step_offset = 0
+        if p.is_img2img:
+            prepared = img2img.prepare(p, pipe, self.precision, len(seeds))
+            timesteps, step_offset = img2img.truncate_timesteps(scheduler, p.steps, p.denoising_strength)
+            latents = img2img.noised_init(scheduler, prepared.init_latents, noise, timesteps,
+                                          self._noise_multiplier(p))
+            if prepared.latent_keep is not None:
+                mask = MaskBlend(prepared.init_latents, noise, prepared.latent_keep)
+        else:
+            latents = noise * scheduler.init_noise_sigma
+        conds_at = builder.schedule(p.prompts, p.negative_prompts, p.steps)
+        inputs = DenoiseInputs(
+            unet=pipe.unet, scheduler=scheduler, latents=latents, timesteps=timesteps, conds_at=conds_at,
+            cfg_scale=p.cfg_scale, generators=rng.generators, empty_chunk=builder.empty_chunk(),
+            step_offset=step_offset, time_ids=builder.time_ids(p.width, p.height), mask=mask,
+            step_kwargs=self._step_kwargs(p, sampler),
+        )
+        latents = denoise(inputs, control)
+        decoded = self.decode(pipe, latents)
+        if prepared is not None:
+            decoded = img2img.apply_overlay(decoded, prepared)
+        return decoded
+
+    def _noise_multiplier(self, p: GenerationRequest) -> float:
+        if p.initial_noise_multiplier is not None:
+            return float(p.initial_noise_multiplier)
+        return float(self.options.get("initial_noise_multiplier"))
+
+    def _step_kwargs(self, p: GenerationRequest, sampler: samplers.SamplerSpec) -> dict:
+        opts = self.options
+        kwargs = {
+            "s_churn": p.s_churn if p.s_churn is not None else opts.get("s_churn"),
+            "s_tmin": p.s_tmin if p.s_tmin is not None else opts.get("s_tmin"),
+            "s_noise": p.s_noise if p.s_noise is not None else opts.get("s_noise"),
+        }
+        s_tmax = p.s_tmax if p.s_tmax is not None else opts.get("s_tmax")
+        kwargs["s_tmax"] = s_tmax if s_tmax else float("inf")
+        if sampler.eta_option == "eta_ddim":
+            kwargs["eta"] = p.eta if p.eta is not None else opts.get("eta_ddim")
+        return kwargs
+
+    @torch.no_grad()
+    def decode(self, pipe, latents: torch.Tensor) -> list[Image.Image]:
+        vae = pipe.vae
+        scaling = vae.config.scaling_factor
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        out = []
+        for i in range(latents.shape[0]):
+            z = latents[i:i + 1].to(vae.dtype) / scaling + shift
+            x = vae.decode(z).sample.float()
+            x = ((x[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            out.append(Image.fromarray(np.ascontiguousarray(x)))
+        return out
+
+    def infotext(self, p: GenerationRequest, model: ModelView, sampler, schedule, index: int) -> str:
+        opts = self.options
+        clip_skip = int(opts.get("CLIP_stop_at_last_layers"))
+        ensd = int(opts.get("eta_noise_seed_delta"))
+        params = {
+            "Steps": p.steps,
+            "Sampler": sampler.name,
+            "Schedule type": samplers.infotext_schedule_label(sampler, schedule),
+            "CFG scale": p.cfg_scale,
+            "Image CFG scale": p.image_cfg_scale if p.is_img2img else None,
+            "Seed": p.all_seeds[index],
+            "Face restoration": None,
+            "Size": f"{p.width}x{p.height}",
+            "Model hash": model.shorthash if opts.get("add_model_hash_to_info") else None,
+            "Model": model.model_name if opts.get("add_model_name_to_info") else None,
+            "VAE hash": model.vae_hash if opts.get("add_vae_hash_to_info") else None,
+            "VAE": model.vae_name if opts.get("add_vae_name_to_info") else None,
+            "Variation seed": p.all_subseeds[index] if p.subseed_strength > 0 else None,
+            "Variation seed strength": p.subseed_strength if p.subseed_strength > 0 else None,
+            "Seed resize from": (f"{p.seed_resize_from_w}x{p.seed_resize_from_h}"
+                                 if p.seed_resize_from_w > 0 and p.seed_resize_from_h > 0 else None),
+            "Denoising strength": p.denoising_strength if p.is_img2img else None,
+            "Clip skip": clip_skip if clip_skip > 1 else None,
+            "ENSD": ensd if ensd != 0 else None,
+            "RNG": "CPU",
+            "Tiling": "True" if p.tiling else None,
+            **p.extra_generation_params,
+            "Version": VERSION if opts.get("add_version_to_infotext") else None,
+            "User": p.user if p.user and opts.get("add_user_name_to_info") else None,
+        }
+        return infotext.create_infotext(p.all_prompts[index], p.all_negative_prompts[index], params)
+
+    def info_dict(self, p: GenerationRequest, model: ModelView, sampler, infotexts: list[str]) -> dict:
+        """The `info` object of a txt2img/img2img response, keys in A1111 order (§4)."""
+        return {
+            "prompt": p.all_prompts[0] if p.all_prompts else p.prompt,
+            "all_prompts": p.all_prompts,
+            "negative_prompt": p.all_negative_prompts[0] if p.all_negative_prompts else p.negative_prompt,
+            "all_negative_prompts": p.all_negative_prompts,
+            "seed": p.all_seeds[0] if p.all_seeds else p.seed,
+            "all_seeds": p.all_seeds,
+            "subseed": p.all_subseeds[0] if p.all_subseeds else p.subseed,
+            "all_subseeds": p.all_subseeds,
+            "subseed_strength": p.subseed_strength,
+            "width": p.width,
+            "height": p.height,
+            "sampler_name": sampler.name,
+            "cfg_scale": p.cfg_scale,
+            "steps": p.steps,
+            "batch_size": p.batch_size,
+            "restore_faces": p.restore_faces,
+            "face_restoration_model": None,
+            "sd_model_name": model.model_name,
+            "sd_model_hash": model.shorthash,
+            "sd_vae_name": model.vae_name,
+            "sd_vae_hash": model.vae_hash,
+            "seed_resize_from_w": p.seed_resize_from_w,
+            "seed_resize_from_h": p.seed_resize_from_h,
+            "denoising_strength": p.denoising_strength,
+            "extra_generation_params": {k: (None if callable(v) else v) for k, v in p.extra_generation_params.items()},
+            "index_of_first_image": 0,
+            "infotexts": infotexts,
+            "styles": p.styles,
+            "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
+            "clip_skip": int(self.options.get("CLIP_stop_at_last_layers")),
+            "is_using_inpainting_conditioning": False,
+            "version": VERSION,
+        }
