@@ -240,3 +240,178 @@ def get_learned_conditioning_prompt_schedules(
 
     cache = {prompt: get_schedule(prompt) for prompt in set(prompts)}
     return [cache[prompt] for prompt in prompts]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Composable diffusion: "a AND b:0.5"
+# ---------------------------------------------------------------------------------------------------------------------
+_RE_AND = re.compile(r"\bAND\b")
+_RE_WEIGHT = re.compile(r"^((?:\s|.)*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$")
+
+
+def split_multicond(prompt: str) -> list[tuple[str, float]]:
+    """Split a positive prompt on `AND` into `(sub_prompt, weight)` pairs (a trailing `:w` is the weight).
+
+    As in A1111 the sub-prompt keeps its leading whitespace but loses trailing whitespace, and a trailing
+    `:number` is always taken as the weight (so `"16:9"` gives `("16", 9.0)`).
+    """
+    result = []
+    for sub_prompt in _RE_AND.split(prompt):
+        match = _RE_WEIGHT.search(sub_prompt)
+        if match is None:  # only when the text holds a character neither \s nor . matches
+            result.append((sub_prompt, 1.0))
+            continue
+        text, weight = match.groups()
+        result.append((text, float(weight) if weight is not None else 1.0))
+    return result
+
+
+def get_multicond_prompt_list(
+    prompts: list[str],
+) -> tuple[list[list[tuple[int, float]]], list[str], dict[str, int]]:
+    """A1111's `get_multicond_prompt_list`: AND-split every prompt and de-duplicate the sub-prompts.
+
+    Returns:
+        `(indexes, flat_prompts, prompt_indexes)`: per prompt a list of `(index into flat_prompts, weight)`;
+        the unique sub-prompt texts; and text -> index.
+    """
+    indexes: list[list[tuple[int, float]]] = []
+    flat_prompts: list[str] = []
+    prompt_indexes: dict[str, int] = {}
+    for prompt in prompts:
+        entry = []
+        for text, weight in split_multicond(prompt):
+            if text not in prompt_indexes:
+                prompt_indexes[text] = len(flat_prompts)
+                flat_prompts.append(text)
+            entry.append((prompt_indexes[text], weight))
+        indexes.append(entry)
+    return indexes, flat_prompts, prompt_indexes
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Emphasis: "(a)", "[a]", "(a:1.5)", "\(", BREAK
+# ---------------------------------------------------------------------------------------------------------------------
+_RE_ATTENTION = re.compile(
+    r"""
+    \\[()\[\]\\]?        # escape: \( \) \[ \] \\ give the character; a lone backslash gives nothing
+    | [(\[]              # opening bracket
+    | :\s*([+-]?[.\d]+)\s*\)   # ":weight)" closes "(" with an explicit weight
+    | [)\]]              # closing bracket
+    | [^\\()\[\]:]+      # text
+    | :                  # a colon that is not a weight
+    """,
+    re.X,
+)
+_RE_BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
+_ROUND_MULTIPLIER = 1.1
+_SQUARE_MULTIPLIER = 1 / 1.1
+
+
+def parse_prompt_attention(text: str) -> list[list]:
+    """Split a prompt into `[text, weight]` pieces following A1111's emphasis rules.
+
+    `(x)` multiplies by 1.1, `[x]` by 1/1.1, `(x:w)` by `w` (nesting multiplies); unclosed brackets apply to the
+    rest of the prompt; a stray closing bracket is literal; `\\(`, `\\)`, `\\[`, `\\]`, `\\\\` are literal characters.
+    `BREAK` becomes a `["BREAK", -1]` marker. Adjacent pieces of equal weight are merged.
+
+    One deliberate difference from A1111 1.10: a BREAK inside brackets stays a marker (A1111 multiplies its -1 and
+    then encodes the literal word "BREAK" with a negative weight), as A1111's later fix does.
+
+    Examples:
+        >>> parse_prompt_attention('an (important) word')
+        [['an ', 1.0], ['important', 1.1], [' word', 1.0]]
+    """
+    pieces: list[list] = []
+    breaks: set[int] = set()  # ids of BREAK markers: never weighted, never merged
+    round_brackets: list[int] = []
+    square_brackets: list[int] = []
+
+    def multiply_range(start: int, multiplier: float) -> None:
+        for piece in pieces[start:]:
+            if id(piece) not in breaks:
+                piece[1] *= multiplier
+
+    for match in _RE_ATTENTION.finditer(text):
+        token, weight = match.group(0), match.group(1)
+        if token.startswith("\\"):
+            pieces.append([token[1:], 1.0])
+        elif token == "(":
+            round_brackets.append(len(pieces))
+        elif token == "[":
+            square_brackets.append(len(pieces))
+        elif weight is not None and round_brackets:
+            multiply_range(round_brackets.pop(), float(weight))
+        elif token == ")" and round_brackets:
+            multiply_range(round_brackets.pop(), _ROUND_MULTIPLIER)
+        elif token == "]" and square_brackets:
+            multiply_range(square_brackets.pop(), _SQUARE_MULTIPLIER)
+        else:
+            for i, part in enumerate(_RE_BREAK.split(token)):
+                if i > 0:
+                    marker = ["BREAK", -1]
+                    breaks.add(id(marker))
+                    pieces.append(marker)
+                pieces.append([part, 1.0])
+
+    for start in round_brackets:
+        multiply_range(start, _ROUND_MULTIPLIER)
+    for start in square_brackets:
+        multiply_range(start, _SQUARE_MULTIPLIER)
+    if not pieces:
+        return [["", 1.0]]
+
+    i = 0
+    while i + 1 < len(pieces):
+        left, right = pieces[i], pieces[i + 1]
+        if left[1] == right[1] and id(left) not in breaks and id(right) not in breaks:
+            left[0] += right[0]
+            pieces.pop(i + 1)
+        else:
+            i += 1
+    return pieces
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Extra networks: "<lora:name:0.8>"
+# ---------------------------------------------------------------------------------------------------------------------
+_RE_EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")
+_EXTRA_NETWORK_ALIASES = {"lyco": "lora"}
+
+
+@dataclass
+class ExtraNetworkParams:
+    """One `<name:arg1:arg2:key=value>` tag: `items` are all args in order, `named` the `key=value` ones."""
+
+    name: str
+    items: list[str] = field(default_factory=list)
+    named: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def positional(self) -> list[str]:
+        """The items that are not `key=value` (A1111 `ExtraNetworkParams.positional`)."""
+        return [item for item in self.items if len(item.split("=", 2)) != 2]
+
+
+def parse_extra_networks(prompt: str) -> tuple[str, list[ExtraNetworkParams]]:
+    """Remove `<name:args>` tags from a prompt and return them (A1111 `extra_networks.parse_prompt`).
+
+    Args split on ":"; an item with exactly one "=" is also stored in `named`. `lyco` is normalised to `lora`.
+
+    Returns:
+        `(prompt without the tags, tags in order of appearance)`.
+    """
+    found: list[ExtraNetworkParams] = []
+
+    def collect(match: re.Match) -> str:
+        items = match.group(2).split(":")
+        named = {}
+        for item in items:
+            parts = item.split("=", 2)
+            if len(parts) == 2:
+                named[parts[0]] = parts[1]
+        name = _EXTRA_NETWORK_ALIASES.get(match.group(1), match.group(1))
+        found.append(ExtraNetworkParams(name=name, items=items, named=named))
+        return ""
+
+    return _RE_EXTRA_NETWORK.sub(collect, prompt), found

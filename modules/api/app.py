@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from modules.api.auth import parse_credentials
 from modules.api.errors import install_error_handlers
@@ -44,7 +45,9 @@ def create_app(services: Services) -> FastAPI:
 
 def _install_middleware(app: FastAPI, services: Services) -> None:
     cmd_opts = services.cmd_opts
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    # Model files and other binaries are not worth compressing (and must keep their Content-Length).
+    app.add_middleware(GZipMiddleware, minimum_size=1000,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream"))
     if cmd_opts.cors_allow_origins or cmd_opts.cors_allow_origins_regex:
         app.add_middleware(
             CORSMiddleware,

@@ -45,9 +45,9 @@ def choose_precision(cmd_opts: argparse.Namespace) -> Precision:
     return Precision(device, unet, vae, text)
 
 
-def configure_attention(pipe, cmd_opts: argparse.Namespace, device: torch.device) -> str:
+def configure_attention(pipe, xformers: bool, device: torch.device) -> str:
     """Use PyTorch SDPA (diffusers' default); xformers only when asked, installed and on CUDA."""
-    if not cmd_opts.xformers:
+    if not xformers:
         return "sdpa"
     if device.type != "cuda":
         logger.warning("--xformers ignored: xformers only works on CUDA; using PyTorch SDPA attention")

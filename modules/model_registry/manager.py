@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from modules.engine.devices import Precision
+from modules.engine.devices import Precision, configure_attention
 from modules.engine.generator import ModelView
 from modules.errors import ModelNotFoundError
 
@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 class ModelManager:
-    def __init__(self, checkpoints, vaes, precision: Precision, cache_dir: Path, *, load_fn=None):
+    def __init__(self, checkpoints, vaes, precision: Precision, cache_dir: Path, *, load_fn=None,
+                 xformers: bool = False):
         from modules.model_registry.loader import load_pipeline
 
         self.checkpoints = checkpoints
@@ -25,6 +26,8 @@ class ModelManager:
         self.precision = precision
         self.cache_dir = cache_dir
         self._load_fn = load_fn or load_pipeline
+        self.xformers = xformers
+        self.attention = "sdpa"
         self.lock = threading.RLock()
         self.loaded = None  # LoadedModel
         self.vae_choice = "Automatic"
@@ -61,6 +64,7 @@ class ModelManager:
                 encoder = getattr(pipe, name, None)
                 if encoder is not None:
                     _place(encoder, self.precision.device, self.precision.text_dtype)
+            self.attention = configure_attention(pipe, self.xformers, self.precision.device)
             self.loaded = loaded
             self._own_vae_state = None
             self.vae_path = None

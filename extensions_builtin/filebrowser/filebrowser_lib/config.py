@@ -1,0 +1,34 @@
+"""FileBrowser settings, built once when the app starts (from `modules.shared` in the extension, by hand in tests)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+API_PREFIX = "/filebrowser/api"
+DEFAULT_UPLOAD_EXPIRY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class FileBrowserConfig:
+    """Everything the routes need.
+
+    data_dir: the root every user path is confined to.
+    readonly: refuse every write route with 403 (`--filebrowser-readonly`).
+    on_models_changed: called (in a worker thread) after a write under `models/`, to refresh model lists.
+    hash_cache_file: the model registry's sha256 cache; `info` on a file under `models/` reuses it.
+    max_upload_size: advertised as Tus-Max-Size and enforced on creation; None = limited by free disk only.
+    upload_expiry_s: an unfinished (or finished, for its /result) upload is removed this long after its last write.
+    """
+
+    data_dir: Path
+    readonly: bool = False
+    on_models_changed: Callable[[], None] | None = None
+    hash_cache_file: Path | None = None
+    max_upload_size: int | None = None
+    upload_expiry_s: float = DEFAULT_UPLOAD_EXPIRY_S
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where tus part files and their JSON sidecars live (inside the data dir, so they survive restarts)."""
+        return Path(self.data_dir) / "cache" / "uploads"

@@ -1,0 +1,1 @@
+"""Tests of the built-in FileBrowser extension (extensions_builtin/filebrowser)."""
