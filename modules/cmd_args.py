@@ -51,6 +51,32 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-width", type=int, default=2048, help="largest accepted width/height in pixels")
     add("--max-batch-size", type=int, default=16, help="largest accepted batch_size and batch_size*n_iter / 8")
     add("--max-input-pixels", type=int, default=4096 * 4096, help="largest accepted decoded input image (pixels)")
+
+    # WebUI
+    add("--always-hide-tabs", type=str, default="",
+        help='comma-separated WebUI tabs not to show, by title or id, e.g. "Extras,PNG Info"')
+    add("--gradio-auth", type=str, default=None,
+        help='protect the WebUI with a login, "user:pass[,user2:pass2]"')
+
+    # Tasks (docs/tasks.md)
+    add("--queue-size", type=int, default=64, help="most tasks waiting in the queue; beyond it 429 + Retry-After")
+    add("--task-timeout", type=float, default=0.0, help="stop a running task after this many seconds (0: never)")
+    add("--webhook-secret", type=str, default=None,
+        help="HMAC-SHA256 key for webhook signatures (or env EASEL_WEBHOOK_SECRET; default: generated, kept in "
+             "the data dir's secrets.json)")
+    add("--webhook-retries", type=int, default=5, help="delivery attempts per webhook")
+    add("--webhook-backoff", type=float, default=1.0, help="first retry delay in seconds; doubles each attempt")
+    add("--webhook-allow-private", action="store_true",
+        help="allow webhook URLs on private/loopback addresses (refused by default)")
+    add("--link-secret", type=str, default=None,
+        help="HMAC-SHA256 key for signed result links (or env EASEL_LINK_SECRET; default: generated and kept)")
+    add("--link-ttl", type=int, default=3600, help="lifetime of signed result links in seconds")
+
+    # Model RAM cache
+    add("--sd-dynamic-cache", action="store_true",
+        help="keep recently used checkpoints in RAM (LRU) for fast switching")
+    add("--min-ram-reserved", type=float, default=4.0,
+        help="with --sd-dynamic-cache: evict cached checkpoints while free RAM would fall under this many GB")
     return parser
 
 

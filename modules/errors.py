@@ -12,6 +12,11 @@ class EaselError(Exception):
         self.message = message
         self.field = field
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Extra HTTP response headers for this error."""
+        return None
+
 
 class InvalidRequestError(EaselError):
     """The caller sent something unusable; `field` names the offending request field."""
@@ -40,7 +45,29 @@ class ForbiddenPathError(EaselError):
 
 
 class QueueFullError(EaselError):
+    """The task queue is at its bound; `retry_after` (seconds) is sent as the Retry-After header."""
+
     status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ConflictError(EaselError):
+    """The request clashes with existing state (e.g. a task id already in use)."""
+
+    status_code = 409
+
+
+class ForbiddenError(EaselError):
+    """Access refused: a bad or expired signed link, another user's task."""
+
+    status_code = 403
 
 
 class InterruptedError_(EaselError):

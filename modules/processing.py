@@ -91,6 +91,10 @@ class GenerationRequest:
     subseeds: list[int] = field(default_factory=list)
     iteration: int = 0
     batch_index: int = 0
+    # Progress of a selectable script that runs several generations (A1111 `state.job_no` / `state.job_count`):
+    # this generation's first job number and the script's total (0 = just this generation's own jobs)
+    job_offset: int = 0
+    job_total: int = 0
 
     @property
     def sampler_index(self) -> str:

@@ -12,7 +12,8 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from modules.api.auth import parse_credentials
 from modules.api.errors import install_error_handlers
-from modules.api.routers import extras, generation, info, progress, resources, scripts, server
+from modules.api.routers import extras, generation, info, internal, progress, resources, scripts, server
+from modules.api.routers import serverless, tasks
 from modules.services import Services
 
 logger = logging.getLogger("easel.api")
@@ -33,8 +34,14 @@ def create_app(services: Services) -> FastAPI:
     app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
     install_error_handlers(app)
     _install_middleware(app, services)
-    for module in (generation, progress, info, extras, scripts, resources, server):
+    for module in (generation, progress, info, extras, scripts, resources, server, internal):
         app.include_router(module.router)
+    # Tasks: native task routes, the serverless API, 429 + Retry-After, rebuilding stored tasks after a restart
+    app.include_router(tasks.router)
+    for router in serverless.routers():
+        app.include_router(router)
+    generation.register_restorers(services)
+    serverless.install(services)
 
     @app.get("/internal/ping", tags=["internal"])
     def ping() -> dict:

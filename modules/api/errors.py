@@ -30,7 +30,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(EaselError)
     async def easel_error(_request: Request, exc: EaselError) -> JSONResponse:
-        return error_json(exc.status_code, type(exc).__name__, exc.message, exc.message)
+        return error_json(exc.status_code, type(exc).__name__, exc.message, exc.message, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from modules import images as image_utils
 from modules.api.models import GenerationBody, Img2ImgBody, Txt2ImgBody
-from modules.engine import samplers
+from modules.engine import hires, samplers
 from modules.errors import InvalidRequestError, NotFoundError
 from modules.processing import GenerationRequest
 
@@ -92,15 +92,23 @@ def build_request(body: GenerationBody, limits: Limits, options) -> GenerationRe
         script_args=list(body.script_args or []),
     )
     if isinstance(body, Txt2ImgBody):
-        _fill_txt2img(request, body)
+        _fill_txt2img(request, body, limits)
     elif isinstance(body, Img2ImgBody):
         _fill_img2img(request, body, limits)
     return request
 
 
-def _fill_txt2img(request: GenerationRequest, body: Txt2ImgBody) -> None:
+def _fill_txt2img(request: GenerationRequest, body: Txt2ImgBody, limits: Limits) -> None:
+    # A1111's legacy first-pass size: generate at firstphase_width x firstphase_height (a 0 keeps that side).
+    first_w, first_h = _value(body, "firstphase_width", 0), _value(body, "firstphase_height", 0)
+    if first_w or first_h:
+        for name, size in (("firstphase_width", first_w), ("firstphase_height", first_h)):
+            if size:
+                _check_range(name, size, 8, limits.max_size)
+        request.width = (first_w or request.width) // 8 * 8
+        request.height = (first_h or request.height) // 8 * 8
     request.enable_hr = bool(body.enable_hr)
-    request.hr_scale = _value(body, "hr_scale", 2.0)
+    request.hr_scale = float(_value(body, "hr_scale", 2.0))
     request.hr_upscaler = body.hr_upscaler
     request.hr_second_pass_steps = _value(body, "hr_second_pass_steps", 0)
     request.hr_resize_x = _value(body, "hr_resize_x", 0)
@@ -109,6 +117,34 @@ def _fill_txt2img(request: GenerationRequest, body: Txt2ImgBody) -> None:
     request.hr_scheduler = body.hr_scheduler
     request.hr_prompt = _value(body, "hr_prompt", "")
     request.hr_negative_prompt = _value(body, "hr_negative_prompt", "")
+    if request.enable_hr:
+        _check_hires(request, limits)
+
+
+def _check_hires(request: GenerationRequest, limits: Limits) -> None:
+    """Hires fields are only checked when enable_hr is on (A1111 ignores them otherwise)."""
+    _check_range("hr_scale", request.hr_scale, 1, 8)
+    _check_range("hr_second_pass_steps", request.hr_second_pass_steps, 0, limits.max_steps)
+    for name in ("hr_resize_x", "hr_resize_y"):
+        _check_range(name, getattr(request, name), 0, limits.max_size)
+    if request.denoising_strength is not None:
+        _check_range("denoising_strength", request.denoising_strength, 0, 1)
+    valid = hires.upscaler_names()
+    if request.hr_upscaler is not None and request.hr_upscaler not in valid:
+        raise InvalidRequestError(f"hr_upscaler: unknown upscaler {request.hr_upscaler!r}; valid: {', '.join(valid)}",
+                                  field="hr_upscaler")
+    if request.hr_sampler_name and request.hr_sampler_name != hires.SAME_SAMPLER:
+        sampler, schedule = samplers.resolve(request.hr_sampler_name, None, field_name="hr_sampler_name")
+        request.hr_sampler_name = sampler.name
+        if schedule.name != "automatic" and not request.hr_scheduler:
+            request.hr_scheduler = schedule.label  # "DPM++ 2M Karras" as hr_sampler_name
+    if request.hr_scheduler and request.hr_scheduler != hires.SAME_SCHEDULER:
+        request.hr_scheduler = samplers.find_schedule(request.hr_scheduler, field_name="hr_scheduler").label
+    width, height = hires.final_size(request.width, request.height, request.hr_scale,
+                                     request.hr_resize_x, request.hr_resize_y)
+    if not (8 <= width <= limits.max_size and 8 <= height <= limits.max_size):
+        raise InvalidRequestError(f"hr_scale: the hires size {width}x{height} must be between 8 and {limits.max_size} "
+                                  "on each side", field="hr_scale" if not request.hr_resize_x else "hr_resize_x")
 
 
 def _fill_img2img(request: GenerationRequest, body: Img2ImgBody, limits: Limits) -> None:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from modules import infotext
-from modules.engine import img2img, samplers
+from modules.engine import hires, img2img, samplers
 from modules.engine.cond_builder import ConditioningBuilder
 from modules.engine.noise import ImageRNG
 from modules.engine.sampling import DenoiseInputs, MaskBlend, StepControl, denoise
@@ -22,6 +22,7 @@ from modules.processing import GenerationRequest, GenerationResult
 logger = logging.getLogger(__name__)
 
 VERSION = "easel-0.1.0"
+FACE_RESTORATION_NONE = "none installed"  # infotext "Face restoration" when restore_faces asks for a restorer Easel lacks
 
 
 @dataclass
@@ -70,15 +71,25 @@ class Generator:
         if not p.all_seeds:
             fill_seeds_and_prompts(p)
         builder = ConditioningBuilder.for_pipe(pipe, model.family, self.options)
+        if p.restore_faces:
+            p.extra_generation_params["Face restoration"] = FACE_RESTORATION_NONE
+        hr = hires.plan(p, sampler, schedule)
+        jobs = 2 if hr is not None else 1  # A1111 counts the hires pass as a job of its own
+
+        def job(k: int) -> None:
+            if on_job is not None:
+                on_job(p.job_offset + k, p.job_total or p.n_iter * jobs)
+
         images: list[Image.Image] = []
         infotexts: list[str] = []
         with tiled(pipe, p.tiling):
             for n in range(p.n_iter):
                 if control.interrupted:
                     break
-                if on_job is not None:
-                    on_job(n, p.n_iter)
-                batch_images = self._run_iteration(p, model, sampler, schedule, builder, n, control)
+                job(n * jobs)
+                if hr is not None:
+                    hr.on_start = lambda n=n: job(n * jobs + 1)
+                batch_images = self._run_iteration(p, model, sampler, schedule, builder, n, control, hr)
                 control.skipped = False
                 for k, image in enumerate(batch_images):
                     images.append(image)
@@ -90,7 +101,7 @@ class Generator:
                                 subseeds=p.all_subseeds[:len(images)], interrupted=control.interrupted)
 
     def _run_iteration(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder, n: int,
-                       control: StepControl) -> list[Image.Image]:
+                       control: StepControl, hr: hires.HiresPlan | None = None) -> list[Image.Image]:
         """One batch with A1111's script hooks around it; scripts may edit p.prompts / p.seeds first."""
         from modules.scripts import PostprocessBatchListArgs, PostprocessImageArgs
 
@@ -102,7 +113,7 @@ class Generator:
         if runner is not None:
             runner.before_process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
             runner.process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
-        images = self._run_batch(p, model, sampler, schedule, builder, control)
+        images = self._run_batch(p, model, sampler, schedule, builder, control, hr)
         if runner is None:
             return images
         runner.postprocess_batch(p, None, images, n, p.prompts, p.seeds, p.subseeds)
@@ -116,7 +127,7 @@ class Generator:
         return out
 
     def _run_batch(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder,
-                   control: StepControl) -> list[Image.Image]:
+                   control: StepControl, hr: hires.HiresPlan | None = None) -> list[Image.Image]:
         pipe = model.pipe
         device = self.precision.device
         seeds = p.seeds
@@ -149,6 +160,8 @@ class Generator:
             step_kwargs=self._step_kwargs(p, sampler),
         )
         latents = denoise(inputs, control)
+        if hr is not None and not control.stop_requested():
+            latents = hires.second_pass(self, p, model, hr, builder, latents, control)
         decoded = self.decode(pipe, latents)
         if prepared is not None:
             decoded = img2img.apply_overlay(decoded, prepared)

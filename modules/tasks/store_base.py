@@ -1,0 +1,116 @@
+"""The durable side of tasks: records, per-task progress, the result stream (sink) and webhook attempts.
+
+`TaskStore` is the interface; `SqliteTaskStore` (store_sqlite.py) is the embedded default. A Redis- or
+database-backed store for many API and worker processes implements the same methods.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from modules.tasks.common import TaskStatus
+
+
+@dataclass
+class TaskRecord:
+    """One task as stored: everything a client may read after the worker (or the process) is gone."""
+
+    id: str
+    kind: str
+    user: str | None = None
+    model: str | None = None
+    status: TaskStatus = TaskStatus.WAITING
+    progress: float = 0.0
+    progress_state: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    images: list[str] = field(default_factory=list)  # storage keys
+    urls: list[str] = field(default_factory=list)  # the links made when it finished (they expire; re-sign on read)
+    info: Any = None
+    error: str | None = None
+    runs: int = 0  # how many times a worker started it (a crash mid-run leaves 1: re-queued once)
+    idempotency_key: str | None = None
+    webhook_url: str | None = None
+    base_url: str | None = None
+    webhook: dict[str, Any] = field(default_factory=dict)  # {"state": ..., "attempts": [...]}
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+
+
+@dataclass
+class SinkItem:
+    """One finished task in the result stream, at a stable, increasing index."""
+
+    index: int
+    task_id: str
+    user: str | None
+    created_at: float
+
+
+class TaskStore(ABC):
+    """Task records. Every method is thread-safe."""
+
+    @abstractmethod
+    def create(self, record: TaskRecord) -> TaskRecord:
+        """Insert a new record; ConflictError when the id is taken."""
+
+    @abstractmethod
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The record, or None."""
+
+    @abstractmethod
+    def find_idempotent(self, user: str | None, key: str, since: float) -> TaskRecord | None:
+        """The newest task of `user` submitted with Idempotency-Key `key` after `since`."""
+
+    @abstractmethod
+    def list(self, *, user: str | None = None, status: list[TaskStatus] | None = None, limit: int = 100,
+             offset: int = 0) -> list[TaskRecord]:
+        """Records, newest first, optionally of one user and some statuses."""
+
+    @abstractmethod
+    def list_unfinished(self) -> list[TaskRecord]:
+        """Waiting and running records, oldest first (what a restarted worker must deal with)."""
+
+    @abstractmethod
+    def count(self, status: TaskStatus) -> int:
+        """How many tasks have `status`."""
+
+    @abstractmethod
+    def mark_running(self, task_id: str, started_at: float) -> TaskRecord | None:
+        """waiting -> running (and runs += 1); None when the task is no longer waiting."""
+
+    @abstractmethod
+    def set_progress(self, task_id: str, fraction: float, state: dict[str, Any]) -> None:
+        """Record the progress of a running task."""
+
+    @abstractmethod
+    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None,
+               urls: list[str] | None = None, info: Any = None, error: str | None = None,
+               finished_at: float) -> SinkItem | None:
+        """Record the final state and append it to the result stream; None when it had already finished."""
+
+    @abstractmethod
+    def requeue(self, task_id: str) -> None:
+        """running -> waiting (after a crash)."""
+
+    @abstractmethod
+    def record_webhook(self, task_id: str, webhook: dict[str, Any]) -> None:
+        """Replace the webhook delivery state of a task (attempts included)."""
+
+    @abstractmethod
+    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> list[SinkItem]:
+        """Stream items with index > `after` (of `user`, when given) that `consumer` has not committed."""
+
+    @abstractmethod
+    def sink_commit(self, consumer: str, indexes: list[int]) -> int:
+        """Acknowledge items for `consumer`; returns how many were newly committed."""
+
+    @abstractmethod
+    def sink_last_index(self) -> int:
+        """The index of the newest stream item (0 when empty)."""
+
+    def close(self) -> None:
+        """Release resources."""
