@@ -1,49 +1,57 @@
-"""POST /sdapi/v1/extra-single-image and /extra-batch-images (upscaling postprocessing)."""
+"""POST /sdapi/v1/extra-single-image and /extra-batch-images (upscaling postprocessing), as queued tasks.
+
+Each image is one `extras` task on the worker, recorded like every generation. extra-single-image also takes
+`Request-Type: async` (or `?async=true`) and then answers at once with the task id.
+"""
 from __future__ import annotations
 
+import asyncio
 import base64
 
-from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from modules import images as image_utils
-from modules import upscalers
 from modules.api.auth import ApiUser
 from modules.api.deps import ServicesDep
 from modules.api.models import ExtrasBaseBody, ExtrasBatchBody, ExtrasSingleBody
+from modules.api.routers import task_submit as ts
 from modules.errors import InvalidRequestError
 
 router = APIRouter(prefix="/sdapi/v1", tags=["extras"])
 
 
-def _process(image, body: ExtrasBaseBody, services) -> tuple[str, str]:
-    max_pixels = services.cmd_opts.max_width ** 2
-    result, info = upscalers.run_extras(
-        image, resize_mode=body.resize_mode, upscaling_resize=body.upscaling_resize,
-        upscaling_resize_w=body.upscaling_resize_w, upscaling_resize_h=body.upscaling_resize_h,
-        upscaling_crop=body.upscaling_crop, upscaler_1=body.upscaler_1, upscaler_2=body.upscaler_2,
-        extras_upscaler_2_visibility=body.extras_upscaler_2_visibility, max_pixels=max_pixels)
-    fmt = services.options.get("samples_format")
-    data = image_utils.encode_image(result, fmt=fmt, infotext=None,
-                                    jpeg_quality=int(services.options.get("jpeg_quality")))
-    return base64.b64encode(data).decode("ascii"), f"<p>{info}</p>"
+def _submit(services, body: ExtrasBaseBody, data: str, field: str, user: str | None, http: Request,
+            task_id: str | None = None):
+    image = image_utils.decode_base64_image(data, field=field, max_pixels=services.cmd_opts.max_input_pixels)
+    params = body.model_dump(exclude={"image", "imageList"})
+    return services.generation.submit_extras(
+        image, params, max_pixels=services.cmd_opts.max_width ** 2, user=user, task_id=task_id,
+        idempotency_key=ts.idempotency_key(http) if task_id is not None else None, base_url=ts.base_url(http),
+        replay={**params, "image": data})
+
+
+async def _finish(task) -> tuple[str, str]:
+    done = await asyncio.wrap_future(task.future)
+    return base64.b64encode(done.encoded[0]).decode("ascii"), done.result.info["html_info"]
 
 
 @router.post("/extra-single-image")
-async def extra_single_image(body: ExtrasSingleBody, services: ServicesDep, _user: ApiUser) -> dict:
+async def extra_single_image(body: ExtrasSingleBody, services: ServicesDep, user: ApiUser, http: Request):
     if not body.image:
         raise InvalidRequestError("image: no image given", field="image")
-    image = image_utils.decode_base64_image(body.image, field="image", max_pixels=services.cmd_opts.max_input_pixels)
-    encoded, html_info = await run_in_threadpool(_process, image, body, services)
-    return {"html_info": html_info, "image": encoded}
+    task = await asyncio.to_thread(_submit, services, body, body.image, "image", user, http, ts.chosen_task_id(http))
+    if ts.is_async(http):
+        return JSONResponse(ts.async_answer(services, ts.record_or_waiting(services, task), http),
+                            headers={"X-Task-Id": task.id})
+    image, html_info = await _finish(task)
+    return JSONResponse({"html_info": html_info, "image": image}, headers={"X-Task-Id": task.id})
 
 
 @router.post("/extra-batch-images")
-async def extra_batch_images(body: ExtrasBatchBody, services: ServicesDep, _user: ApiUser) -> dict:
-    out, html_info = [], ""
+async def extra_batch_images(body: ExtrasBatchBody, services: ServicesDep, user: ApiUser, http: Request) -> dict:
+    tasks = []
     for i, item in enumerate(body.imageList):
-        image = image_utils.decode_base64_image(item.data, field=f"imageList[{i}].data",
-                                                max_pixels=services.cmd_opts.max_input_pixels)
-        encoded, html_info = await run_in_threadpool(_process, image, body, services)
-        out.append(encoded)
-    return {"html_info": html_info, "images": out}
+        tasks.append(await asyncio.to_thread(_submit, services, body, item.data, f"imageList[{i}].data", user, http))
+    results = [await _finish(task) for task in tasks]
+    return {"html_info": results[-1][1] if results else "", "images": [image for image, _ in results]}
