@@ -20,9 +20,7 @@ __all__ = [
     "split_multicond",
 ]
 
-# ---------------------------------------------------------------------------------------------------------------------
 # Prompt editing / alternation: "[from:to:when]", "[to:when]", "[from::when]", "[a|b|c]"
-# ---------------------------------------------------------------------------------------------------------------------
 # Terminals of A1111's grammar. Like lark's dynamic Earley lexer, every terminal takes its longest match.
 _PLAIN = re.compile(r"(?:[^\\\[\]():|]|\\.)+")
 _WHITESPACE = re.compile(r"\s+")
@@ -34,7 +32,7 @@ class _Scheduled:
     before: list | None  # None when the "[to:when]" form is used
     after: list
     when: str
-    step: int = 0  # resolved by _resolve_steps
+    step: int = 0  # `when` resolved to a step number
 
 
 @dataclass
@@ -57,12 +55,14 @@ class _ScheduleParser:
 
     Below the top level the grammar is deterministic (the character after a nested prompt decides the rule). At
     the top level a bracket that opens a well-formed construct is parsed as that construct, else it is literal.
+    (Where both readings are possible, e.g. "[a:2]]", A1111's lark Earley parser picks one by iterating a set
+    whose order depends on PYTHONHASHSEED, so A1111 itself varies between runs; this is one of its outcomes.)
     A node is a str, a list of nodes, `_Scheduled` or `_Alternate`; emphasized text is kept verbatim.
     """
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._memo: dict[int, tuple[list, int] | None] = {}
+        self._memo: dict[int, tuple[object, int] | None] = {}
 
     def parse(self) -> list:
         text, pos, out = self.text, 0, []
@@ -242,9 +242,7 @@ def get_learned_conditioning_prompt_schedules(
     return [cache[prompt] for prompt in prompts]
 
 
-# ---------------------------------------------------------------------------------------------------------------------
 # Composable diffusion: "a AND b:0.5"
-# ---------------------------------------------------------------------------------------------------------------------
 _RE_AND = re.compile(r"\bAND\b")
 _RE_WEIGHT = re.compile(r"^((?:\s|.)*?)(?:\s*:\s*([-+]?(?:\d+\.?|\d*\.\d+)))?\s*$")
 
@@ -289,9 +287,7 @@ def get_multicond_prompt_list(
     return indexes, flat_prompts, prompt_indexes
 
 
-# ---------------------------------------------------------------------------------------------------------------------
 # Emphasis: "(a)", "[a]", "(a:1.5)", "\(", BREAK
-# ---------------------------------------------------------------------------------------------------------------------
 _RE_ATTENTION = re.compile(
     r"""
     \\[()\[\]\\]?        # escape: \( \) \[ \] \\ give the character; a lone backslash gives nothing
@@ -306,6 +302,11 @@ _RE_ATTENTION = re.compile(
 _RE_BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
 _ROUND_MULTIPLIER = 1.1
 _SQUARE_MULTIPLIER = 1 / 1.1
+
+
+def _is_float(text: str) -> bool:
+    """`[.\\d]+` also matches "." or "1.2.3"; A1111 crashes on those, here the token stays literal text."""
+    return text.count(".") <= 1 and any(c.isdigit() for c in text)
 
 
 def parse_prompt_attention(text: str) -> list[list]:
@@ -340,7 +341,7 @@ def parse_prompt_attention(text: str) -> list[list]:
             round_brackets.append(len(pieces))
         elif token == "[":
             square_brackets.append(len(pieces))
-        elif weight is not None and round_brackets:
+        elif weight is not None and round_brackets and _is_float(weight):
             multiply_range(round_brackets.pop(), float(weight))
         elif token == ")" and round_brackets:
             multiply_range(round_brackets.pop(), _ROUND_MULTIPLIER)
@@ -372,9 +373,7 @@ def parse_prompt_attention(text: str) -> list[list]:
     return pieces
 
 
-# ---------------------------------------------------------------------------------------------------------------------
 # Extra networks: "<lora:name:0.8>"
-# ---------------------------------------------------------------------------------------------------------------------
 _RE_EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")
 _EXTRA_NETWORK_ALIASES = {"lyco": "lora"}
 
@@ -415,3 +414,7 @@ def parse_extra_networks(prompt: str) -> tuple[str, list[ExtraNetworkParams]]:
         return ""
 
     return _RE_EXTRA_NETWORK.sub(collect, prompt), found
+
+
+# A1111 module-level names that extensions import
+re_AND, re_weight, re_attention, re_break = _RE_AND, _RE_WEIGHT, _RE_ATTENTION, _RE_BREAK

@@ -1,51 +1,55 @@
-"""The txt2img tab: prompt, sampling settings, a Generate button and a gallery, through the task queue."""
+"""The txt2img tab: prompt row, sampling settings and the gallery; jobs go through the task queue."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gradio as gr
 
 from modules.api.models import Txt2ImgBody
-from modules.api.to_request import Limits, build_request
-from modules.engine import samplers
+from modules.ui.common import (SamplingControls, build_sampling, interrupt_task, run_generation, sampling_fields,
+                               skip_task, wire_seed_buttons)
+from modules.ui.outputs import OutputPanel, build_output_panel
+from modules.ui.toprow import TopRow, build_toprow, wire_paste
 
 
-def build_txt2img(services) -> None:
-    with gr.Row():
-        with gr.Column(scale=3):
-            prompt = gr.Textbox(label="Prompt", lines=3, elem_id="txt2img_prompt")
-            negative = gr.Textbox(label="Negative prompt", lines=2, elem_id="txt2img_neg_prompt")
-        generate = gr.Button("Generate", variant="primary", elem_id="txt2img_generate")
-    with gr.Row():
-        with gr.Column():
-            sampler = gr.Dropdown(samplers.sampler_names(), value="Euler a", label="Sampling method",
-                                  elem_id="txt2img_sampling")
-            schedule = gr.Dropdown([s.label for s in samplers.SCHEDULES], value="Automatic", label="Schedule type",
-                                   elem_id="txt2img_scheduler")
-            steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id="txt2img_steps")
-            width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id="txt2img_width")
-            height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id="txt2img_height")
-            batch_count = gr.Slider(1, 16, value=1, step=1, label="Batch count", elem_id="txt2img_batch_count")
-            batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id="txt2img_batch_size")
-            cfg = gr.Slider(1, 30, value=7, step=0.5, label="CFG Scale", elem_id="txt2img_cfg_scale")
-            seed = gr.Number(value=-1, label="Seed", precision=0, elem_id="txt2img_seed")
-        with gr.Column():
-            gallery = gr.Gallery(label="Output", elem_id="txt2img_gallery", columns=2)
-            info = gr.Textbox(label="Generation info", lines=4, interactive=False, elem_id="txt2img_info")
+@dataclass
+class Txt2ImgTab:
+    toprow: TopRow
+    sampling: SamplingControls
+    output: OutputPanel
 
-    async def run(prompt_text, negative_text, sampler_name, schedule_label, steps_value, width_value, height_value,
-                  n_iter, size, cfg_scale, seed_value):
-        import asyncio
 
-        body = Txt2ImgBody(prompt=prompt_text, negative_prompt=negative_text, sampler_name=sampler_name,
-                           scheduler=schedule_label, steps=int(steps_value), width=int(width_value),
-                           height=int(height_value), n_iter=int(n_iter), batch_size=int(size),
-                           cfg_scale=float(cfg_scale), seed=int(seed_value))
-        request = build_request(body, Limits.from_cmd_opts(services.cmd_opts), services.options)
-        request.is_api = False
-        task = services.generation.submit(request)
-        done = await asyncio.wrap_future(task.future)
-        images = done.result.images
-        return [(image, text) for image, text in zip(images, done.result.infotexts)], \
-            (done.result.infotexts[0] if done.result.infotexts else "")
+def wire_job_buttons(services, tab: str, row: TopRow, inputs: list, output: OutputPanel, run) -> None:
+    """Generate (the browser makes the task id and polls /internal/progress), Interrupt, Skip."""
+    outputs = [output.gallery, output.generation_info, output.info, output.html_log]
+    event = row.generate.click(run, inputs=[row.id_task, *inputs], outputs=outputs, concurrency_limit=None,
+                               js=f"(...args) => window.easelSubmit('{tab}', args)", show_progress="minimal",
+                               api_visibility="private")
+    event.then(None, None, None, js=f"() => window.easelDone('{tab}')")  # also after an error
+    row.interrupt.click(lambda task: interrupt_task(services, task), [row.id_task], None, concurrency_limit=None,
+                        js=f"(task) => window.easelCurrentTask('{tab}', task)", api_visibility="private")
+    row.skip.click(lambda task: skip_task(services, task), [row.id_task], None, concurrency_limit=None,
+                   js=f"(task) => window.easelCurrentTask('{tab}', task)", api_visibility="private")
 
-    generate.click(run, inputs=[prompt, negative, sampler, schedule, steps, width, height, batch_count, batch_size,
-                                cfg, seed], outputs=[gallery, info])
+
+def build_txt2img(services) -> Txt2ImgTab:
+    row = build_toprow(services, "txt2img")
+    with gr.Row(elem_id="txt2img_main"):
+        with gr.Column(scale=1, elem_id="txt2img_settings"):
+            sampling = build_sampling("txt2img")
+        with gr.Column(scale=1):
+            output = build_output_panel("txt2img")
+
+    async def run(id_task, prompt, negative, styles, sampler, scheduler, steps, width, height, n_iter, batch_size,
+                  cfg_scale, seed, request: gr.Request):
+        body = Txt2ImgBody(prompt=prompt or "", negative_prompt=negative or "", styles=list(styles or []),
+                           **sampling_fields(sampler, scheduler, steps, width, height, n_iter, batch_size, cfg_scale,
+                                             seed))
+        return await run_generation(services, body, id_task, getattr(request, "username", None))
+
+    inputs = [row.prompt, row.negative_prompt, row.styles, *sampling.as_list()]
+    wire_job_buttons(services, "txt2img", row, inputs, output, run)
+    wire_seed_buttons(sampling, output.generation_info)
+    wire_paste(row, [sampling.sampler, sampling.scheduler, sampling.steps, sampling.width, sampling.height,
+                     sampling.cfg_scale, sampling.seed])
+    return Txt2ImgTab(row, sampling, output)

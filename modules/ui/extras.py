@@ -1,0 +1,73 @@
+"""The Extras tab: upscale one image with the registered upscalers (modules.upscalers.run_extras)."""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import gradio as gr
+from starlette.concurrency import run_in_threadpool
+
+from modules import images as image_utils
+from modules import upscalers
+from modules.errors import EaselError
+from modules.ui.outputs import save_images
+
+
+@dataclass
+class ExtrasTab:
+    image: gr.Image
+    result: gr.Image
+    info: gr.HTML
+
+
+def build_extras(services) -> ExtrasTab:
+    names = [u.name for u in upscalers.list_upscalers()]
+    with gr.Row(elem_id="extras_main"):
+        with gr.Column(scale=1):
+            image = gr.Image(label="Source", type="pil", sources=["upload", "clipboard"], elem_id="extras_image",
+                             height=380, image_mode=None)
+            with gr.Tabs(elem_id="extras_resize_mode"):
+                with gr.Tab("Scale by", id="scale_by") as scale_by_tab:
+                    resize = gr.Slider(1, 8, value=2, step=0.05, label="Resize", elem_id="extras_upscaling_resize")
+                with gr.Tab("Scale to", id="scale_to") as scale_to_tab:
+                    with gr.Row():
+                        width = gr.Number(512, precision=0, label="Width", elem_id="extras_upscaling_resize_w")
+                        height = gr.Number(512, precision=0, label="Height", elem_id="extras_upscaling_resize_h")
+                        crop = gr.Checkbox(True, label="Crop to fit", elem_id="extras_upscaling_crop")
+            mode = gr.State(0)
+            scale_by_tab.select(lambda: 0, None, [mode], api_visibility="private")
+            scale_to_tab.select(lambda: 1, None, [mode], api_visibility="private")
+            upscaler_1 = gr.Dropdown(names, value="Lanczos", label="Upscaler 1", elem_id="extras_upscaler_1")
+            with gr.Row():
+                upscaler_2 = gr.Dropdown(names, value="None", label="Upscaler 2", elem_id="extras_upscaler_2")
+                visibility = gr.Slider(0, 1, value=0, step=0.001, label="Upscaler 2 visibility",
+                                       elem_id="extras_upscaler_2_visibility")
+            run_button = gr.Button("Generate", variant="primary", elem_id="extras_generate")
+        with gr.Column(scale=1):
+            result = gr.Image(label="Result", type="filepath", interactive=False, elem_id="extras_result",
+                              height=380, format="png")
+            info = gr.HTML(elem_id="extras_info")
+
+    def run_sync(source, resize_mode, scale, w, h, do_crop, name_1, name_2, weight):
+        if source is None:
+            raise gr.Error("Extras: upload an image first")
+        try:
+            upscaled, text = upscalers.run_extras(
+                source, resize_mode=int(resize_mode), upscaling_resize=float(scale),
+                upscaling_resize_w=int(w or 512), upscaling_resize_h=int(h or 512), upscaling_crop=bool(do_crop),
+                upscaler_1=name_1, upscaler_2=name_2, extras_upscaler_2_visibility=float(weight),
+                max_pixels=services.cmd_opts.max_width ** 2)
+        except EaselError as e:
+            raise gr.Error(e.message) from e
+        fmt = services.options.get("samples_format")
+        data = image_utils.encode_image(upscaled, fmt=fmt, infotext=None,
+                                        jpeg_quality=int(services.options.get("jpeg_quality")))
+        path = save_images(services, "extras", [data], [0], fmt)[0]
+        return path, f"<p>{html.escape(text)}</p>"
+
+    async def run(*args):
+        return await run_in_threadpool(run_sync, *args)
+
+    run_button.click(run, [image, mode, resize, width, height, crop, upscaler_1, upscaler_2, visibility],
+                     [result, info], api_visibility="private", concurrency_limit=None)
+    return ExtrasTab(image, result, info)

@@ -1,0 +1,88 @@
+"""Browser tests: one real Easel server with the WebUI (tiny checkpoint) and Debian's headless Chromium,
+driven by Playwright's Python package (no browser download: `executable_path` is /usr/bin/chromium)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support import EaselServer, make_data_dir
+
+CHROMIUM = os.environ.get("EASEL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+STYLES_CSV = "name,prompt,negative_prompt\nCinematic,\"{prompt}, cinematic lighting\",blurry\n"
+
+
+def launch_chromium(playwright):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run does it)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-test.txt)")
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance):
+    browser = launch_chromium(playwright_instance)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def webui(tmp_path_factory):
+    """The WebUI server every browser test shares (tests must leave its options as they found them)."""
+    data_dir = make_data_dir(tmp_path_factory.mktemp("webui"), {"tiny-a.safetensors": 0})
+    (data_dir / "styles.csv").write_text(STYLES_CSV, encoding="utf-8")
+    server = EaselServer(data_dir, webui=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def page(browser, webui):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(webui.url + "/")
+    page.wait_for_selector("#txt2img_prompt textarea")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def open_tab(page, title: str) -> None:
+    page.get_by_role("tab", name=title, exact=True).click()
+
+
+def set_number(page, elem_id: str, value) -> None:
+    """Type into the number box of a slider/number component and commit it."""
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Enter")
+    box.blur()
+
+
+def small_job(page, tab: str, steps: int = 3, size: int = 64) -> None:
+    set_number(page, f"{tab}_steps", steps)
+    set_number(page, f"{tab}_width", size)
+    set_number(page, f"{tab}_height", size)
+
+
+def upload_to_editor(page, elem_id: str, path) -> None:
+    """Put an image into a Gradio ImageEditor once its canvas (pixi.js, initialised asynchronously) is ready."""
+    editor = page.locator(f"#{elem_id}")
+    editor.get_by_text("Upload an image").wait_for()
+    page.wait_for_function(  # the WebGL canvas exists and the zoom of the empty canvas is shown
+        f"""() => {{ const e = document.querySelector('#{elem_id}');
+                   const c = e && e.querySelector('canvas');
+                   return c && c.width > 0 && /^\\d+%$/m.test(e.innerText); }}""")
+    editor.locator("input[type=file]").set_input_files(str(path))
+    editor.get_by_text("Upload an image").wait_for(state="detached")
