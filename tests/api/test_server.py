@@ -90,3 +90,16 @@ def test_options_select_the_checkpoint_and_persist(tmp_path):
         server.stop()
     stored = json.loads((data_dir / "config.json").read_text())
     assert stored["send_seed"] is False and stored["sd_model_checkpoint"].startswith("two.safetensors")
+
+
+def test_gradio_auth_also_protects_the_filebrowser(tmp_path):
+    server = EaselServer(make_data_dir(tmp_path), "--gradio-auth", "ann:pw", "--api-auth", "bot:key",
+                         webui=True).start(timeout=180)
+    try:
+        with server.client() as client:
+            assert client.get("/filebrowser/api/list", params={"path": ""}).status_code == 401
+            assert client.get("/internal/pending-tasks").status_code == 401
+            assert client.get("/filebrowser/api/list", params={"path": ""}, auth=("bot", "key")).status_code == 200
+            assert client.get("/internal/pending-tasks", auth=("bot", "key")).status_code == 200
+    finally:
+        server.stop()

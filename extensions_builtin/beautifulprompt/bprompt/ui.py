@@ -92,7 +92,7 @@ def build_tab(registry: ExpanderRegistry) -> gr.Blocks:
                 raise gr.Error(e.message) from e
             first = result.prompts[0] if result.prompts else None
             return ("\n".join(result.prompts), gr.Radio(choices=result.prompts, value=first),
-                    f"Model: **{result.model}**, seed: `{result.seed}`")
+                    f"Model: {result.model} · seed: {result.seed}")
 
         def refresh_models(current: str | None) -> gr.Dropdown:
             names = registry.names()

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from modules.api.auth import require_api_auth
+from modules.api.auth import require_api_or_ui_auth
 from modules.errors import InvalidRequestError
 
 from . import fileops
@@ -51,7 +51,7 @@ def build_router(config: FileBrowserConfig) -> APIRouter:
     guard = PathGuard(config.data_dir)
     upload_dir = guard.resolve(fileops.RESERVED, field="upload dir")  # refuses a cache/uploads symlinked out
     store = UploadStore(upload_dir.real, expiry_s=config.upload_expiry_s)
-    router = APIRouter(prefix=API_PREFIX, tags=["filebrowser"], dependencies=[Depends(require_api_auth)])
+    router = APIRouter(prefix=API_PREFIX, tags=["filebrowser"], dependencies=[Depends(require_api_or_ui_auth)])
 
     def writable() -> None:
         if config.readonly:

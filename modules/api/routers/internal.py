@@ -8,38 +8,14 @@ from __future__ import annotations
 
 import base64
 import io
-import secrets
 import time
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from modules.api.auth import require_ui_auth
 from modules.api.deps import ServicesDep
 from modules.tasks.common import TaskStatus
-
-
-def require_ui_auth(request: Request) -> str | None:
-    """The WebUI's user (login cookie) or the API's (Basic auth) when `--gradio-auth` protects the UI."""
-    gradio_app = getattr(request.app.state, "gradio_app", None)
-    if gradio_app is None or not getattr(gradio_app, "auth", None):
-        return None
-    cookie_id = getattr(gradio_app, "cookie_id", "")
-    token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
-        f"access-token-unsecure-{cookie_id}")
-    user = gradio_app.tokens.get(token) if token else None
-    if user is not None:
-        return user
-    header = request.headers.get("authorization", "")
-    allowed: dict[str, str] = request.app.state.api_credentials
-    if header.lower().startswith("basic ") and allowed:
-        try:
-            name, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            name, password = "", ""
-        expected = allowed.get(name)
-        if expected is not None and secrets.compare_digest(password.encode(), expected.encode()):
-            return name
-    raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
 
 
 router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_ui_auth)])
