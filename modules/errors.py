@@ -11,11 +11,7 @@ class EaselError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-    @property
-    def headers(self) -> dict[str, str] | None:
-        """Extra HTTP response headers for this error."""
-        return None
+        self.headers: dict[str, str] | None = None  # extra HTTP response headers for this error
 
 
 class InvalidRequestError(EaselError):
@@ -52,10 +48,7 @@ class QueueFullError(EaselError):
     def __init__(self, message: str, *, retry_after: int = 1, field: str | None = None):
         super().__init__(message, field=field)
         self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ConflictError(EaselError):

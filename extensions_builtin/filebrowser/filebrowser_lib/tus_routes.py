@@ -66,7 +66,7 @@ class TusRoute(APIRoute):
 
 
 def _with_headers(exc: EaselError, **headers: str) -> EaselError:
-    exc.headers = {k.replace("_", "-"): v for k, v in headers.items()}  # type: ignore[attr-defined]
+    exc.headers = {k.replace("_", "-"): v for k, v in headers.items()}
     return exc
 
 
