@@ -33,6 +33,7 @@ class Services:
     links: object = None  # modules.tasks.signing.LinkSigner
     webhooks: object = None  # modules.tasks.webhooks.WebhookDispatcher
     catalog: object = None  # modules.tasks.model_catalog.ModelCatalog (serverless /models)
+    networks: object = None  # modules.engine.networks.ExtraNetworks (LoRA + textual-inversion registries)
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -102,7 +103,9 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
                        ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)
-    generation = GenerationService(options, models, Generator(options, precision), tasks, styles,
+    generator = Generator(options, precision)
+    generator.networks = _build_networks(paths, options)
+    generation = GenerationService(options, models, generator, tasks, styles,
                                    storage=storage, links=links)
     tasks.restorer = generation.restore
     webhooks = WebhookDispatcher(
@@ -126,7 +129,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     services = Services(cmd_opts=cmd_opts, paths=paths, options=options, checkpoints=checkpoints, vaes=vaes,
                         models=models, tasks=tasks, generation=generation, precision=precision, styles=styles,
                         extensions=list(extensions or []), task_store=task_store, storage=storage, links=links,
-                        webhooks=webhooks, catalog=catalog)
+                        webhooks=webhooks, catalog=catalog, networks=generator.networks)
     from modules import script_callbacks, shared
     from modules.extensions import load_scripts
     from modules.paths import REPO_ROOT
@@ -135,3 +138,16 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     services.scripts = load_scripts(services.extensions, REPO_ROOT)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services
+
+
+def _build_networks(paths: DataPaths, options: Options):
+    """LoRA and embedding registries (scanned once now; refresh routes rescan) and the per-batch hook."""
+    from modules.embedding_registry import EmbeddingRegistry
+    from modules.engine.networks import ExtraNetworks
+    from modules.lora_registry import LoraRegistry
+
+    loras = LoraRegistry(paths.lora_dirs)
+    loras.refresh()
+    embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file)
+    embeddings.refresh()
+    return ExtraNetworks(loras, embeddings, options)

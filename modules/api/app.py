@@ -13,7 +13,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from modules.api.auth import parse_credentials
 from modules.api.errors import install_error_handlers
 from modules.api.routers import extras, generation, info, internal, progress, resources, scripts, server
-from modules.api.routers import serverless, tasks
+from modules.api.routers import networks, serverless, tasks
 from modules.services import Services
 
 logger = logging.getLogger("easel.api")
@@ -34,7 +34,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
     install_error_handlers(app)
     _install_middleware(app, services)
-    for module in (generation, progress, info, extras, scripts, resources, server, internal):
+    for module in (generation, progress, info, extras, scripts, resources, networks, server, internal):
         app.include_router(module.router)
     # Tasks: native task routes, the serverless API, 429 + Retry-After, rebuilding stored tasks after a restart
     app.include_router(tasks.router)

@@ -62,6 +62,7 @@ class Generator:
     def __init__(self, options, precision):
         self.options = options
         self.precision = precision
+        self.networks = None  # modules.engine.networks.ExtraNetworks: LoRA + textual inversion (set by services)
 
     def run(self, p: GenerationRequest, model: ModelView, control: StepControl,
             on_job: Callable[[int, int], None] | None = None) -> GenerationResult:
@@ -70,7 +71,8 @@ class Generator:
         sampler, schedule = samplers.resolve(p.sampler_name, p.scheduler)
         if not p.all_seeds:
             fill_seeds_and_prompts(p)
-        builder = ConditioningBuilder.for_pipe(pipe, model.family, self.options)
+        embeddings = self.networks.embedding_lookup(pipe) if self.networks is not None else None
+        builder = ConditioningBuilder.for_pipe(pipe, model.family, self.options, embeddings=embeddings)
         if p.restore_faces:
             p.extra_generation_params["Face restoration"] = FACE_RESTORATION_NONE
         hr = hires.plan(p, sampler, schedule)
@@ -113,7 +115,7 @@ class Generator:
         if runner is not None:
             runner.before_process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
             runner.process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
-        images = self._run_batch(p, model, sampler, schedule, builder, control, hr)
+        images = self._run_batch_with_networks(p, model, sampler, schedule, builder, control, hr)
         if runner is None:
             return images
         runner.postprocess_batch(p, None, images, n, p.prompts, p.seeds, p.subseeds)
@@ -125,6 +127,19 @@ class Generator:
             runner.postprocess_image(p, None, pp)
             out.append(pp.image)
         return out
+
+    def _run_batch_with_networks(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder,
+                                 control: StepControl, hr: hires.HiresPlan | None = None) -> list[Image.Image]:
+        """Strip `<...>` tags, apply the batch's LoRAs around sampling (restored after), record TI/Lora hashes."""
+        if self.networks is None:
+            return self._run_batch(p, model, sampler, schedule, builder, control, hr)
+        lookup = builder.encoder.embeddings
+        with self.networks.batch(p, model.pipe) as active:
+            if active.applied:  # the text encoder may be patched: encode with a fresh cache
+                builder = ConditioningBuilder.for_pipe(model.pipe, model.family, self.options, embeddings=lookup)
+            images = self._run_batch(p, model, sampler, schedule, builder, control, hr)
+        self.networks.record_ti_hashes(p, lookup)
+        return images
 
     def _run_batch(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder,
                    control: StepControl, hr: hires.HiresPlan | None = None) -> list[Image.Image]:
@@ -265,4 +280,6 @@ class Generator:
             "clip_skip": int(self.options.get("CLIP_stop_at_last_layers")),
             "is_using_inpainting_conditioning": False,
             "version": VERSION,
+            # A1111 shows p.comments ("Lora not found: x") only in the UI; Easel adds them when there are any
+            **({"comments": "".join(f"{c}\n" for c in p.comments)} if p.comments else {}),
         }

@@ -93,9 +93,8 @@ def test_extras_payloads(api, body):
     assert data["image"]
 
 
-# /sdapi/v1/embeddings is left out until that route exists (owned by the LoRA/embeddings work).
 @pytest.mark.parametrize("path", ["cmd-flags", "samplers", "upscalers", "sd-models", "hypernetworks",
-                                  "face-restorers", "realesrgan-models", "prompt-styles"])
+                                  "face-restorers", "realesrgan-models", "prompt-styles", "embeddings"])
 def test_utils_get_routes(api, path):
     assert api.get(f"/sdapi/v1/{path}").status_code == 200
 

@@ -97,13 +97,15 @@ def png_info(body: PngInfoBody, services: ServicesDep, _user: ApiUser) -> dict:
 
 
 @router.get("/memory")
-def memory(_user: ApiUser) -> dict:
+def memory(services: ServicesDep, _user: ApiUser) -> dict:
     import torch
 
     vm = psutil.virtual_memory()
     ram = {"free": vm.available, "used": vm.total - vm.available, "total": vm.total}
+    cache_state = getattr(services.models, "cache_state", None)
+    easel = {"easel": cache_state()} if callable(cache_state) else {}  # additive: loaded model + RAM cache
     if not torch.cuda.is_available():
-        return {"ram": ram, "cuda": {"error": "unavailable"}}
+        return {"ram": ram, "cuda": {"error": "unavailable"}, **easel}
     free, total = torch.cuda.mem_get_info()
     stats = torch.cuda.memory_stats()
 
@@ -114,4 +116,4 @@ def memory(_user: ApiUser) -> dict:
             "active": pair("active_bytes"), "allocated": pair("allocated_bytes"),
             "reserved": pair("reserved_bytes"), "inactive": pair("inactive_split_bytes"),
             "events": {"retries": stats.get("num_alloc_retries", 0), "oom": stats.get("num_ooms", 0)}}
-    return {"ram": ram, "cuda": cuda}
+    return {"ram": ram, "cuda": cuda, **easel}

@@ -1,0 +1,107 @@
+"""What the shim asks of the host WebUI: model names. Easel answers through `shared.services`; stock A1111
+through `modules.sd_models` / `modules.sd_vae` (the branch a 1.10 install takes)."""
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+from eas_lib.errors import not_found
+
+from modules import shared
+
+CONTROLNET_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+_HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
+
+
+def _easel_services() -> Any:
+    services = getattr(shared, "services", None)
+    return services if getattr(services, "checkpoints", None) is not None else None
+
+
+def _refresh_checkpoints() -> None:
+    refresh = getattr(shared, "refresh_checkpoints", None)
+    if callable(refresh):
+        refresh()
+
+
+def _easel_checkpoint(services: Any, name: str) -> str:
+    from modules.errors import ModelNotFoundError
+
+    try:
+        return services.checkpoints.get(name).title
+    except ModelNotFoundError:
+        _refresh_checkpoints()  # uploaded (e.g. through the FileBrowser) since the last scan?
+    try:
+        return services.checkpoints.get(name).title
+    except ModelNotFoundError as exc:
+        raise not_found(f"sd_model_checkpoint: {exc.message}", field="sd_model_checkpoint") from exc
+
+
+def _a1111_checkpoint(name: str) -> str:
+    from modules import sd_models  # stock A1111
+
+    info = sd_models.get_closet_checkpoint_match(name)
+    if info is None:
+        sd_models.list_models()
+        info = sd_models.get_closet_checkpoint_match(name)
+    if info is None:
+        titles = sd_models.checkpoint_tiles()
+        close = difflib.get_close_matches(name, titles, n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
+        raise not_found(f"sd_model_checkpoint: Checkpoint {name!r} not found.{hint}", field="sd_model_checkpoint")
+    return info.title
+
+
+def resolve_checkpoint(name: object) -> str:
+    """The title of the checkpoint `name` (title, file name, stem or hash); 404 listing close matches."""
+    if not isinstance(name, str) or not name.strip():
+        from eas_lib.errors import bad_request
+
+        raise bad_request(f"sd_model_checkpoint: expected a model name, got {name!r}", field="sd_model_checkpoint")
+    services = _easel_services()
+    return _easel_checkpoint(services, name.strip()) if services is not None else _a1111_checkpoint(name.strip())
+
+
+def resolve_vae(name: object) -> str:
+    """`name` checked as an sd_vae choice ("Automatic", "None" or a VAE file name); 404 otherwise."""
+    if not isinstance(name, str):
+        from eas_lib.errors import bad_request
+
+        raise bad_request(f"sd_vae: expected a VAE name, got {name!r}", field="sd_vae")
+    wanted = name.strip()
+    if wanted in ("Automatic", "None", ""):
+        return wanted or "None"
+    services = _easel_services()
+    if services is not None:
+        from modules.errors import ModelNotFoundError
+
+        try:
+            services.vaes.check(wanted)
+        except ModelNotFoundError as exc:
+            raise not_found(f"sd_vae: {exc.message}", field="sd_vae") from exc
+        return wanted
+    from modules import sd_vae  # stock A1111
+
+    if wanted not in sd_vae.vae_dict:
+        raise not_found(f"sd_vae: VAE {wanted!r} not found; available: {['Automatic', 'None', *sd_vae.vae_dict]}",
+                        field="sd_vae")
+    return wanted
+
+
+def find_controlnet_model(name: str, dirs: tuple[Path, ...]) -> Path | None:
+    """The ControlNet model file called `name` (with or without extension or " [hash]"), or None."""
+    wanted = _HASH_SUFFIX.sub("", name).strip()
+    for root in dirs:
+        if not Path(root).is_dir():
+            continue
+        for path in sorted(Path(root).rglob("*")):
+            if path.is_file() and path.suffix.lower() in CONTROLNET_SUFFIXES and wanted in (path.name, path.stem):
+                return path
+    return None
+
+
+def option(key: str, default: Any) -> Any:
+    """A live option value (`shared.opts`), or `default` when the host has no such option."""
+    return getattr(shared.opts, key, default) if shared.opts is not None else default

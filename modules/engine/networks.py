@@ -1,0 +1,127 @@
+"""Per-batch extra networks (A1111 `extra_networks.activate` / `deactivate`) and textual-inversion hook-up.
+
+`ExtraNetworks.batch(p, pipe)` strips `<...>` tags from `p.prompts` and `p.negative_prompts`, applies the LoRAs
+named in the batch's first prompt, records "Lora hashes", and restores the weights when the batch is done.
+Unknown names and unsupported network types are comments (A1111 `p.comment`), never failures.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from modules import prompt_parser
+from modules.embedding_registry import EmbeddingRegistry
+from modules.engine.embeddings import EmbeddingTokens
+from modules.engine.lora import ActiveNetwork, LoraApplier
+from modules.errors import InvalidRequestError
+from modules.lora_registry import LoraRegistry
+
+logger = logging.getLogger(__name__)
+_REMOVE_SYMBOLS = str.maketrans("", "", ":,")
+
+
+def _option(options: object, key: str, default: object) -> object:
+    try:
+        return options.get(key)
+    except KeyError:
+        return default
+
+
+@dataclass
+class LoraRequest:
+    """One `<lora:name:te:unet>` tag resolved to multipliers (A1111 `ExtraNetworkLora.activate`)."""
+
+    name: str
+    te: float
+    unet: float
+
+
+def lora_requests(params_list: list[prompt_parser.ExtraNetworkParams]) -> list[LoraRequest]:
+    """Multipliers from positional / named args: te defaults to 1.0, unet to te; `dyn` is accepted and ignored."""
+    out = []
+    for params in params_list:
+        if params.name != "lora" or not params.items:
+            continue
+        positional = params.positional
+        try:
+            te = float(positional[1]) if len(positional) > 1 else 1.0
+            te = float(params.named.get("te", te))
+            unet = float(positional[2]) if len(positional) > 2 else te
+            unet = float(params.named.get("unet", unet))
+        except ValueError as exc:
+            raise InvalidRequestError(f"Invalid LoRA multiplier in <lora:{':'.join(params.items)}>: {exc}",
+                                      field="prompt") from exc
+        name = positional[0] if positional else params.items[0]
+        out.append(LoraRequest(name, te, unet))
+    return out
+
+
+@dataclass
+class BatchNetworks:
+    """What one batch activated (for tests and logs)."""
+
+    applied: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+
+
+class ExtraNetworks:
+    """LoRA and textual-inversion state shared by every generation of one server."""
+
+    def __init__(self, loras: LoraRegistry, embeddings: EmbeddingRegistry, options: object,
+                 applier: LoraApplier | None = None):
+        self.loras = loras
+        self.embeddings = embeddings
+        self.options = options
+        self.applier = applier or LoraApplier()
+
+    def embedding_lookup(self, pipe: object) -> EmbeddingTokens | None:
+        """A fresh lookup for one generation (it records which embeddings the prompts used)."""
+        return self.embeddings.lookup(pipe)
+
+    def record_ti_hashes(self, p: object, lookup: EmbeddingTokens | None) -> None:
+        """Infotext "TI hashes": `name: sha256[:12]` for every embedding the prompts used."""
+        if lookup is None or not lookup.used:
+            return
+        if not _option(self.options, "textual_inversion_add_hashes_to_infotext", True):
+            return
+        hashes = [f"{name.translate(_REMOVE_SYMBOLS)}: {self.embeddings.shorthash(emb)}"
+                  for name, emb in lookup.used.items()]
+        p.extra_generation_params["TI hashes"] = ", ".join(hashes)
+
+    @contextlib.contextmanager
+    def batch(self, p: object, pipe: object) -> Iterator[BatchNetworks]:
+        """Strip tags, apply the first prompt's LoRAs for the duration of the block, then restore the weights."""
+        result = BatchNetworks()
+        parsed = [prompt_parser.parse_extra_networks(text) for text in p.prompts]
+        p.prompts = [text for text, _ in parsed]
+        p.negative_prompts = [prompt_parser.parse_extra_networks(text)[0] for text in p.negative_prompts]
+        requests = lora_requests(parsed[0][1]) if parsed and not p.disable_extra_networks else []
+        active: list[ActiveNetwork] = []
+        hashes: dict[str, str] = getattr(p, "lora_hashes", None) or {}
+        for request in requests:
+            entry = self.loras.find(request.name)
+            if entry is None:
+                result.not_found.append(request.name)
+                continue
+            parsed_net = self.applier.load(entry.path, entry.stamp)
+            active.append(ActiveNetwork(request.name, parsed_net, request.te, request.unet))
+            result.applied.append(entry.name)
+            if _option(self.options, "lora_add_hashes_to_infotext", True) and entry.shorthash:
+                hashes[request.name.translate(_REMOVE_SYMBOLS)] = entry.shorthash
+        if result.not_found:
+            p.comments[f"Lora not found: {', '.join(result.not_found)}"] = 1
+            logger.warning("Lora not found: %s", ", ".join(result.not_found))
+        if hashes:
+            p.lora_hashes = hashes
+            p.extra_generation_params["Lora hashes"] = ", ".join(f"{k}: {v}" for k, v in hashes.items())
+        try:
+            if active:
+                problems = self.applier.apply(pipe, active)
+                if problems:
+                    text = ", ".join(f"{name} ({problem})" for name, problem in problems.items())
+                    p.comments[f"Networks with errors: {text}"] = 1
+            yield result
+        finally:
+            self.applier.restore()
