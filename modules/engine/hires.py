@@ -30,6 +30,7 @@ from modules import images as image_utils
 from modules.engine import samplers
 from modules.engine.noise import ImageRNG
 from modules.engine.sampling import DenoiseInputs, denoise
+from modules.prompt_parser import parse_extra_networks
 from modules.step_control import StepControl
 
 LATENT_UPSCALE_MODES: dict[str, tuple[str, bool]] = {
@@ -194,8 +195,10 @@ def second_pass(generator, p, model, hr: HiresPlan, builder, latents: torch.Tens
     timesteps, start = _hr_timesteps(scheduler, hr.steps, hr.denoising, device)
     if len(timesteps):
         latents = scheduler.add_noise(latents, noise, timesteps[:1])
-    prompts = [p.hr_prompt or text for text in p.prompts]
-    negatives = [p.hr_negative_prompt or text for text in p.negative_prompts]
+    # Extra-network tags in the hires prompts are stripped; the networks of the first pass stay active.
+    prompts = [parse_extra_networks(p.hr_prompt)[0] if p.hr_prompt else text for text in p.prompts]
+    negatives = [parse_extra_networks(p.hr_negative_prompt)[0] if p.hr_negative_prompt else text
+                 for text in p.negative_prompts]
     height, width = latents.shape[2] * pipe.vae_scale_factor, latents.shape[3] * pipe.vae_scale_factor
     inputs = DenoiseInputs(
         unet=pipe.unet, scheduler=scheduler, latents=latents, timesteps=timesteps,

@@ -112,6 +112,7 @@ class ExtraNetworks:
                 hashes[request.name.translate(_REMOVE_SYMBOLS)] = entry.shorthash
         if result.not_found:
             p.comments[f"Lora not found: {', '.join(result.not_found)}"] = 1
+            p.extra_generation_params["Lora not found"] = ", ".join(result.not_found)  # visible in the infotext
             logger.warning("Lora not found: %s", ", ".join(result.not_found))
         if hashes:
             p.lora_hashes = hashes

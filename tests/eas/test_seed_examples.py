@@ -102,6 +102,9 @@ def test_async_style_example_with_id_task_and_uid(seed_server):
     assert params["image_url"].startswith("tmp/outputs/123/txt2img-grids/")
     _check_saved(seed_server, params, "txt2img", 2)
     assert "id_task=14837 uid=123" in seed_server.log()
+    with seed_server.client(headers={"Authorization": TOKEN}) as client:
+        record = client.get("/sdapi/v1/tasks/14837").json()
+    assert record["parameters"]["comments"]["uid"] == "123"  # the uid is recorded with the task
 
 
 def test_img2img_example_fetches_image_link(seed_server):

@@ -75,6 +75,7 @@ def test_unknown_lora_is_reported_not_failed(api):
     assert pixels(image) == pixels(plain)
     assert info["comments"] == "Lora not found: doesNotExist\n"
     assert "Lora hashes" not in info["extra_generation_params"]
+    assert "Lora not found: doesNotExist" in info["infotexts"][0]
 
 
 def test_negative_prompt_tags_are_stripped(api):

@@ -77,6 +77,8 @@ def extract(body: Any, mode: str, query_task_id: str | None = None) -> ManagedRe
                              controlnet_units=_controlnet_units(forwarded["alwayson_scripts"]))
     if values.get("uid") not in (None, ""):
         managed.uid = check_uid(values["uid"])
+        # Recorded with the task: `comments` is a plain A1111 request field, kept in the stored parameters.
+        forwarded["comments"] = {**(forwarded.get("comments") or {}), "uid": managed.uid}
     if managed.image_link is not None and mode != "img2img":
         raise bad_request("image_link: only img2img takes an init image link (use it inside a ControlNet unit for "
                           "txt2img)", field="image_link")
