@@ -10,8 +10,10 @@ import time
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from modules import image_saving
 from modules import images as image_utils
 from modules.engine.generator import Generator, fill_seeds_and_prompts
 from modules.processing import GenerationRequest, GenerationResult
@@ -45,13 +47,15 @@ def request_summary(request: GenerationRequest) -> dict[str, Any]:
 
 
 class GenerationService:
-    def __init__(self, options, models, generator: Generator, tasks, styles, storage=None, links=None):
+    def __init__(self, options, models, generator: Generator, tasks, styles, storage=None, links=None,
+                 data_dir: Path | None = None):
         self.styles = styles
         self._task: Task | None = None  # the task the worker thread is running
         self.options = options
         self.models = models
         self.generator = generator
         self.tasks = tasks
+        self.data_dir = data_dir  # where the outputs folders are (API `save_images`); None: never saved
         self.storage = storage  # modules.storage.base.Storage; None: results are not stored (benchmarks)
         self.links = links  # modules.tasks.signing.LinkSigner
         self.restorers: dict[str, Restorer] = {}
@@ -188,6 +192,11 @@ class GenerationService:
             progress.job_no = progress.job_count
             if runner is not None:
                 runner.postprocess(request, result)
+            if not request.do_not_save_samples and self.options.get("samples_save") and self.data_dir is not None:
+                # API `save_images: true` (A1111): also write the images to the outputs folders.
+                folder = image_saving.samples_folder(self.options, self.data_dir, request.mode)
+                image_saving.save_images(folder, result.images, result.infotexts, result.seeds,
+                                         fmt=result.samples_format, options=self.options, p=request)
         return result
 
     def encode(self, image, infotext: str, fmt: str) -> bytes:

@@ -106,7 +106,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     generator = Generator(options, precision)
     generator.networks = _build_networks(paths, options)
     generation = GenerationService(options, models, generator, tasks, styles,
-                                   storage=storage, links=links)
+                                   storage=storage, links=links, data_dir=paths.data_dir)
     tasks.restorer = generation.restore
     webhooks = WebhookDispatcher(
         task_store, load_secret(cmd_opts.webhook_secret, "EASEL_WEBHOOK_SECRET", secrets_file, "webhook"),

@@ -113,7 +113,7 @@ async def run_generation(services, body, requested_id: str | None, user: str | N
         raise gr.Error("Interrupted.")
     result = done.result
     fmt = result.samples_format or "png"
-    paths = save_images(services, request.mode, done.encoded, result.seeds, fmt)
+    paths = save_images(services, request.mode, result.images, result.infotexts, result.seeds, fmt, request)
     info = {"infotexts": result.infotexts, "seeds": result.seeds,
             "seed": result.seeds[0] if result.seeds else -1, "task": task.id}
     note = "Interrupted. " if result.interrupted else ""

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
 
-from modules import images as image_utils
 from modules import upscalers
 from modules.errors import EaselError
 from modules.ui.outputs import save_images
@@ -60,9 +59,7 @@ def build_extras(services) -> ExtrasTab:
         except EaselError as e:
             raise gr.Error(e.message) from e
         fmt = services.options.get("samples_format")
-        data = image_utils.encode_image(upscaled, fmt=fmt, infotext=None,
-                                        jpeg_quality=int(services.options.get("jpeg_quality")))
-        path = save_images(services, "extras", [data], [0], fmt)[0]
+        path = save_images(services, "extras", [upscaled], [None], [0], fmt)[0]
         return path, f"<p>{html.escape(text)}</p>"
 
     async def run(*args):

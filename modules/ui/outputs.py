@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
-_counter_lock = threading.Lock()
-_OUTDIR_OPTION = {"txt2img": "outdir_txt2img_samples", "img2img": "outdir_img2img_samples",
-                  "extras": "outdir_extras_samples"}
-
+from modules import image_saving
+from modules.image_saving import samples_folder
 
 def output_roots(services) -> list[Path]:
     """Folders the gallery may serve files from (given to Gradio as allowed paths)."""
@@ -27,34 +23,19 @@ def ui_temp_dir() -> Path:
     return path
 
 
-def _folder(services, mode: str) -> Path:
+def save_images(services, mode: str, images: list, infotexts: list, seeds: list[int], fmt: str,
+                p=None) -> list[str]:
+    """Save results for the gallery: into the outputs folders (with the image-saved callbacks) when
+    `samples_save` is on, else into a temporary folder; returns the paths."""
     opts = services.options
-    if not opts.get("samples_save"):
-        return Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=ui_temp_dir()))
-    configured = opts.get("outdir_samples") or opts.get(_OUTDIR_OPTION.get(mode, "outdir_txt2img_samples"))
-    folder = Path(configured)
-    if not folder.is_absolute():
-        folder = services.paths.data_dir / folder
-    if opts.get("save_to_dirs"):
-        folder = folder / time.strftime("%Y-%m-%d")
-    return folder
-
-
-def save_images(services, mode: str, encoded: list[bytes], seeds: list[int], fmt: str) -> list[str]:
-    """Write encoded images as NNNNN-seed.ext (next free number in the folder); return their paths."""
-    folder = _folder(services, mode)
-    folder.mkdir(parents=True, exist_ok=True)
-    ext = "jpg" if fmt == "jpeg" else fmt
-    paths = []
-    with _counter_lock:
-        numbers = [int(p.name[:5]) for p in folder.iterdir() if p.name[:5].isdigit()]
-        number = max(numbers, default=-1) + 1
-        for i, data in enumerate(encoded):
-            seed = seeds[i] if i < len(seeds) else 0
-            path = folder / f"{number + i:05d}-{seed}.{ext}"
-            path.write_bytes(data)
-            paths.append(str(path))
-    return paths
+    if opts.get("samples_save"):
+        folder = samples_folder(opts, services.paths.data_dir, mode)
+        paths = image_saving.save_images(folder, images, infotexts, seeds, fmt=fmt, options=opts, p=p)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=ui_temp_dir()))
+        paths = image_saving.save_images(folder, images, infotexts, seeds, fmt=fmt, options=opts, p=p,
+                                         callbacks=False)
+    return [str(path) for path in paths]
 
 
 @dataclass
