@@ -1,7 +1,7 @@
-"""A1111-compatible prompt syntax: emphasis, prompt editing/alternation, AND, extra-network tags.
+"""A1111-compatible prompt syntax: emphasis, prompt editing/alternation, AND (extra-network tags: extra_networks.py).
 
-Pure Python (no torch). Behaviour follows AUTOMATIC1111 1.10 `modules/prompt_parser.py` and
-`modules/extra_networks.py` (see docs ref a1111-api.md §10); the schedule grammar, which A1111 parses with
+Pure Python (no torch). Behaviour follows AUTOMATIC1111 1.10 `modules/prompt_parser.py` (see docs ref
+a1111-api.md §10); the schedule grammar, which A1111 parses with
 lark, is implemented here by a small hand-written recursive-descent parser that accepts the same language.
 Results are lists (not tuples) so they compare equal to A1111's own doctest outputs.
 """
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = [
-    "ExtraNetworkParams",
     "get_learned_conditioning_prompt_schedules",
     "get_multicond_prompt_list",
-    "parse_extra_networks",
     "parse_prompt_attention",
     "split_multicond",
 ]
@@ -371,49 +369,6 @@ def parse_prompt_attention(text: str) -> list[list]:
         else:
             i += 1
     return pieces
-
-
-# Extra networks: "<lora:name:0.8>"
-_RE_EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")
-_EXTRA_NETWORK_ALIASES = {"lyco": "lora"}
-
-
-@dataclass
-class ExtraNetworkParams:
-    """One `<name:arg1:arg2:key=value>` tag: `items` are all args in order, `named` the `key=value` ones."""
-
-    name: str
-    items: list[str] = field(default_factory=list)
-    named: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def positional(self) -> list[str]:
-        """The items that are not `key=value` (A1111 `ExtraNetworkParams.positional`)."""
-        return [item for item in self.items if len(item.split("=", 2)) != 2]
-
-
-def parse_extra_networks(prompt: str) -> tuple[str, list[ExtraNetworkParams]]:
-    """Remove `<name:args>` tags from a prompt and return them (A1111 `extra_networks.parse_prompt`).
-
-    Args split on ":"; an item with exactly one "=" is also stored in `named`. `lyco` is normalised to `lora`.
-
-    Returns:
-        `(prompt without the tags, tags in order of appearance)`.
-    """
-    found: list[ExtraNetworkParams] = []
-
-    def collect(match: re.Match) -> str:
-        items = match.group(2).split(":")
-        named = {}
-        for item in items:
-            parts = item.split("=", 2)
-            if len(parts) == 2:
-                named[parts[0]] = parts[1]
-        name = _EXTRA_NETWORK_ALIASES.get(match.group(1), match.group(1))
-        found.append(ExtraNetworkParams(name=name, items=items, named=named))
-        return ""
-
-    return _RE_EXTRA_NETWORK.sub(collect, prompt), found
 
 
 # A1111 module-level names that extensions import

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from modules.extra_networks import ExtraNetworkParams, parse_extra_networks
 from modules.prompt_parser import (
-    ExtraNetworkParams,
     get_learned_conditioning_prompt_schedules,
     get_multicond_prompt_list,
-    parse_extra_networks,
     parse_prompt_attention,
     split_multicond,
 )

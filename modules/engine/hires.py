@@ -30,7 +30,7 @@ from modules import images as image_utils
 from modules.engine import samplers
 from modules.engine.noise import ImageRNG
 from modules.engine.sampling import DenoiseInputs, denoise
-from modules.prompt_parser import parse_extra_networks
+from modules.extra_networks import parse_extra_networks
 from modules.step_control import StepControl
 
 LATENT_UPSCALE_MODES: dict[str, tuple[str, bool]] = {

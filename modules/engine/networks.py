@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from modules import prompt_parser
+from modules import extra_networks
 from modules.embedding_registry import EmbeddingRegistry
 from modules.engine.embeddings import EmbeddingTokens
 from modules.engine.lora import ActiveNetwork, LoraApplier
@@ -38,7 +38,7 @@ class LoraRequest:
     unet: float
 
 
-def lora_requests(params_list: list[prompt_parser.ExtraNetworkParams]) -> list[LoraRequest]:
+def lora_requests(params_list: list[extra_networks.ExtraNetworkParams]) -> list[LoraRequest]:
     """Multipliers from positional / named args: te defaults to 1.0, unet to te; `dyn` is accepted and ignored."""
     out = []
     for params in params_list:
@@ -94,9 +94,9 @@ class ExtraNetworks:
     def batch(self, p: object, pipe: object) -> Iterator[BatchNetworks]:
         """Strip tags, apply the first prompt's LoRAs for the duration of the block, then restore the weights."""
         result = BatchNetworks()
-        parsed = [prompt_parser.parse_extra_networks(text) for text in p.prompts]
+        parsed = [extra_networks.parse_extra_networks(text) for text in p.prompts]
         p.prompts = [text for text, _ in parsed]
-        p.negative_prompts = [prompt_parser.parse_extra_networks(text)[0] for text in p.negative_prompts]
+        p.negative_prompts = [extra_networks.parse_extra_networks(text)[0] for text in p.negative_prompts]
         requests = lora_requests(parsed[0][1]) if parsed and not p.disable_extra_networks else []
         active: list[ActiveNetwork] = []
         hashes: dict[str, str] = getattr(p, "lora_hashes", None) or {}

@@ -11,7 +11,7 @@ from modules.engine.lora import ActiveNetwork, LoraApplier, compute_delta, parse
 from modules.engine.networks import ExtraNetworks, lora_requests
 from modules.lora_registry import LoraRegistry
 from modules.processing import GenerationRequest
-from modules.prompt_parser import parse_extra_networks
+from modules.extra_networks import parse_extra_networks
 from tests.networks.builders import TE_TARGETS, UNET_TARGETS, kohya_name, lora_state, write_lora
 
 
