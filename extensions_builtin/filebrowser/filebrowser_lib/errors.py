@@ -1,13 +1,13 @@
-"""FileBrowser's own domain errors (the app maps every `EaselError` to the A1111 error JSON)."""
+"""FileBrowser's own domain errors (the app maps every `EaselError` to the A1111 error JSON).
+
+`ConflictError` (409: the target exists, or a tus offset does not match) is the core one, re-exported here.
+"""
 from __future__ import annotations
 
-from modules.errors import EaselError
+from modules.errors import ConflictError, EaselError
 
-
-class ConflictError(EaselError):
-    """The target exists (move/mkdir/upload without overwrite), or a tus offset does not match."""
-
-    status_code = 409
+__all__ = ["BadRequestError", "ConflictError", "GoneError", "InsufficientStorageError", "PayloadTooLargeError",
+           "PreconditionFailedError", "ReadOnlyError", "UnsupportedMediaTypeError"]
 
 
 class BadRequestError(EaselError):
