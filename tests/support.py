@@ -95,3 +95,14 @@ def png_b64(image: Image.Image) -> str:
 
 def decode_b64_image(data: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def wait_for(predicate, timeout: float = 90.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy (and return that); fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not reached within {timeout}s")

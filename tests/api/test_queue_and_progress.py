@@ -3,22 +3,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+from tests.support import wait_for
+
 
 LONG = {"prompt": "a cat", "width": 64, "height": 64, "seed": 77, "steps": 150, "sampler_name": "Euler"}
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def test_eight_concurrent_requests_all_succeed(api_server):

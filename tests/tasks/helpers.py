@@ -8,22 +8,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+from tests.support import wait_for
+
 SMALL = {"prompt": "a cat", "steps": 2, "width": 64, "height": 64, "seed": 5, "sampler_name": "Euler"}
 LONG = {**SMALL, "steps": 150}
 WEBHOOK_SECRET = "test-webhook-secret"
 LINK_SECRET = "test-link-secret"
 ASYNC = {"Request-Type": "async"}
-
-
-def wait_for(predicate, timeout: float = 90.0, interval: float = 0.1):
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not reached within {timeout}s")
 
 
 def task(client: httpx.Client, task_id: str) -> dict:
