@@ -96,7 +96,9 @@ def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.N
     from modules.extensions import list_extensions, run_preloads
 
     parser = build_parser()
-    known, _ = parser.parse_known_args(argv)
+    pre = argparse.ArgumentParser(add_help=False)  # only --data-dir, so --help lists the extensions' flags too
+    pre.add_argument("--data-dir", default=parser.get_default("data_dir"))
+    known, _ = pre.parse_known_args(argv)
     config = Path(known.data_dir) / "config.json"
     disabled: list[str] = []
     if config.is_file():
