@@ -18,7 +18,8 @@ def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
 
 class ImageRNG:
     """Per-image random sources. Image k of a batch draws only from its own generator, so an image does not
-    depend on its position in the batch: seed s gives the same picture alone or as the third of four."""
+    depend on its position in the batch: seed s gives the same picture alone or as the third of four.
+    Ancestral samplers draw their further noise from `generators` (passed to the scheduler's step)."""
 
     def __init__(self, shape: tuple[int, ...], seeds: list[int], subseeds: list[int] | None = None,
                  subseed_strength: float = 0.0, seed_resize_from_h: int = -1, seed_resize_from_w: int = -1,
@@ -52,10 +53,6 @@ class ImageRNG:
                 noise = _paste_centered(noise, full)
             out.append(noise)
         return torch.stack(out)
-
-    def next(self) -> torch.Tensor:
-        """Further noise for ancestral steps, drawn per image."""
-        return torch.stack([torch.randn(self.shape, generator=g) for g in self.generators])
 
 
 def _paste_centered(noise: torch.Tensor, full: torch.Tensor) -> torch.Tensor:

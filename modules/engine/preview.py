@@ -1,6 +1,9 @@
 """Cheap live previews: latents mapped to RGB by a fixed linear map (A1111's "Approx cheap")."""
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import torch
 from PIL import Image
@@ -25,3 +28,10 @@ def latent_preview(latents: torch.Tensor, family: str = "sd1") -> Image.Image:
     x = torch.einsum("chw,cr->hwr", latents[0].float().cpu(), coeffs)
     x = ((x + 1) / 2).clamp(0, 1)
     return Image.fromarray((x.numpy() * 255).astype(np.uint8))
+
+
+def latent_preview_base64(latents: torch.Tensor, family: str = "sd1", fmt: str = "png") -> str:
+    """`latent_preview` encoded as base64 ("png", "jpeg" or "webp"), without a data: prefix."""
+    buffer = io.BytesIO()
+    latent_preview(latents, family).save(buffer, format=fmt.upper())
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

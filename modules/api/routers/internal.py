@@ -6,8 +6,6 @@ cookie or the API's Basic credentials.
 """
 from __future__ import annotations
 
-import base64
-import io
 import time
 
 from fastapi import APIRouter, Depends
@@ -46,13 +44,11 @@ def _preview(services, task, wanted: bool, known_id: int) -> tuple[str | None, i
     preview_id = p.job_no * (p.sampling_steps + 1) + p.sampling_step + 1
     if preview_id == known_id:
         return None, known_id
-    from modules.engine.preview import latent_preview
+    from modules.engine.preview import latent_preview_base64
 
     fmt = services.options.get("live_previews_image_format")
     fmt = fmt if fmt in ("png", "jpeg", "webp") else "png"
-    buffer = io.BytesIO()
-    latent_preview(p.latents, p.preview_family).save(buffer, format=fmt.upper())
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    data = latent_preview_base64(p.latents, p.preview_family, fmt)
     return f"data:image/{fmt};base64,{data}", preview_id
 
 

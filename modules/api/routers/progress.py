@@ -5,8 +5,6 @@ without it, the running task, as A1111. `/interrupt` cancels the running task on
 """
 from __future__ import annotations
 
-import base64
-import io
 import time
 
 from fastapi import APIRouter
@@ -21,11 +19,9 @@ def _preview_b64(task) -> str | None:
     latents = task.progress.latents
     if latents is None:
         return None
-    from modules.engine.preview import latent_preview
+    from modules.engine.preview import latent_preview_base64
 
-    buffer = io.BytesIO()
-    latent_preview(latents, task.progress.preview_family).save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return latent_preview_base64(latents, task.progress.preview_family)
 
 
 def progress_payload(services, skip_current_image: bool = False, task=None, record=None) -> dict:
