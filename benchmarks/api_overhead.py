@@ -15,17 +15,16 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import ROOT, median_time, write_fullsize_sd15  # noqa: E402
-
 import torch  # noqa: E402
+from common import median_time, write_fullsize_sd15  # noqa: E402
 
 
 def bare_pipeline(ckpt: Path, cache_dir: Path):
     from diffusers import EulerDiscreteScheduler
 
     from modules.model_registry.checkpoints import CheckpointRegistry
-    from modules.paths import DataPaths
     from modules.model_registry.loader import load_pipeline
+    from modules.paths import DataPaths
 
     registry = CheckpointRegistry(DataPaths.from_data_dir(ckpt.parent.parent.parent))
     registry.refresh()
@@ -51,7 +50,7 @@ def run_case(label: str, data_dir: Path, ckpt: Path, size: int, steps: int, repe
 
     bare()  # warm-up
     bare_time = median_time(bare, repeats)
-    del pipe
+    pipe = None  # free it before the server loads its own copy
     server = EaselServer(data_dir, "--ckpt", ckpt.name).start(timeout=600)
     try:
         with server.client(timeout=3600) as client:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,8 @@ from typing import Any
 from modules import image_saving
 from modules import images as image_utils
 from modules.engine.generator import Generator, fill_seeds_and_prompts
-from modules.processing import GenerationRequest, GenerationResult
 from modules.errors import EaselError
+from modules.processing import GenerationRequest, GenerationResult
 from modules.tasks.common import Task, check_task_id
 from modules.tasks.store_base import TaskRecord
 

@@ -27,7 +27,7 @@ class DataPaths:
         vae_dir: str | Path | None = None,
         lora_dir: str | Path | None = None,
         embeddings_dir: str | Path | None = None,
-    ) -> "DataPaths":
+    ) -> DataPaths:
         root = Path(data_dir).expanduser().resolve()
         models = root / "models"
 

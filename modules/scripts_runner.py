@@ -20,8 +20,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from modules.errors import InvalidRequestError
-from modules.scripts import (AlwaysVisible, PostprocessBatchListArgs, PostprocessImageArgs, Script, ScriptClassData,
-                             wrap_call)
+from modules.scripts import (
+    AlwaysVisible,
+    PostprocessBatchListArgs,
+    PostprocessImageArgs,
+    Script,
+    ScriptClassData,
+    wrap_call,
+)
 
 logger = logging.getLogger(__name__)
 

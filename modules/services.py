@@ -72,8 +72,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.manager import ModelManager
     from modules.model_registry.vae import VaeRegistry
-    from modules.styles import StyleDatabase
     from modules.storage.local import LocalStorage
+    from modules.styles import StyleDatabase
     from modules.tasks.model_catalog import ModelCatalog
     from modules.tasks.payloads import task_payload
     from modules.tasks.queue_memory import InProcessTaskQueue

@@ -8,7 +8,7 @@ SAMPLES_FORMATS = ["png", "jpg", "jpeg", "webp"]
 
 
 def default_options() -> dict[str, OptionInfo]:
-    O = OptionInfo
+    O = OptionInfo  # noqa: E741 - the table reads better with a one-letter constructor
     return {
         # Saving images
         "samples_save": O(True, "Always save all generated images", "saving-images"),

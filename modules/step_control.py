@@ -1,8 +1,8 @@
 """Cooperative stop flags shared by the task queue and the sampling loop (no torch import here)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 

@@ -48,7 +48,7 @@ class EaselServer:
         self.log_path = data_dir / f"server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120) -> "EaselServer":
+    def start(self, timeout: float = 120) -> EaselServer:
         cmd = [sys.executable, str(ROOT / "launch.py"), "--skip-install", "--data-dir", str(self.data_dir),
                "--port", str(self.port), *self.flags]
         if not self.webui:

@@ -12,8 +12,19 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
 from modules.api.auth import parse_credentials
 from modules.api.errors import install_error_handlers
-from modules.api.routers import extras, generation, info, internal, progress, resources, scripts, server
-from modules.api.routers import networks, serverless, tasks
+from modules.api.routers import (
+    extras,
+    generation,
+    info,
+    internal,
+    networks,
+    progress,
+    resources,
+    scripts,
+    server,
+    serverless,
+    tasks,
+)
 from modules.services import Services
 
 logger = logging.getLogger("easel.api")

@@ -19,7 +19,7 @@ class Limits:
     max_input_pixels: int = 4096 * 4096
 
     @classmethod
-    def from_cmd_opts(cls, cmd_opts) -> "Limits":
+    def from_cmd_opts(cls, cmd_opts) -> Limits:
         return cls(max_size=cmd_opts.max_width, max_batch_size=cmd_opts.max_batch_size,
                    max_images=cmd_opts.max_batch_size * 4, max_input_pixels=cmd_opts.max_input_pixels)
 

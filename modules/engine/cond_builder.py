@@ -5,8 +5,12 @@ from collections.abc import Callable
 
 import torch
 
-from modules.engine.conditioning import (ScheduledConditioning, conditioning_at_step, get_conditioning_schedule,
-                                         get_multicond_schedule)
+from modules.engine.conditioning import (
+    ScheduledConditioning,
+    conditioning_at_step,
+    get_conditioning_schedule,
+    get_multicond_schedule,
+)
 from modules.engine.sampling import Cond, StepConds
 from modules.engine.text_encoder import EncodedPrompt, PromptEncoder
 
@@ -25,7 +29,7 @@ class ConditioningBuilder:
         self._empty: torch.Tensor | None = None
 
     @classmethod
-    def for_pipe(cls, pipe, family: str, options, embeddings=None) -> "ConditioningBuilder":
+    def for_pipe(cls, pipe, family: str, options, embeddings=None) -> ConditioningBuilder:
         encoder = PromptEncoder(
             pipe.tokenizer, pipe.text_encoder,
             tokenizer_2=getattr(pipe, "tokenizer_2", None), text_encoder_2=getattr(pipe, "text_encoder_2", None),

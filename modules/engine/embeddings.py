@@ -118,7 +118,7 @@ class EmbeddingTokens:
     used: dict[str, Embedding] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, tokenizers: Sequence[object], embeddings: Sequence[Embedding]) -> "EmbeddingTokens":
+    def build(cls, tokenizers: Sequence[object], embeddings: Sequence[Embedding]) -> EmbeddingTokens:
         tables: list[dict[int, list[tuple[list[int], Embedding]]]] = []
         for tokenizer in tokenizers:
             table: dict[int, list[tuple[list[int], Embedding]]] = {}

@@ -9,7 +9,7 @@ from the usual SD conventions (head width 64 for SD2/SDXL, 8 heads for SD1).
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import Tensor
 

@@ -6,9 +6,9 @@ assigned into them (no random init, no copy beyond the dtype cast) and any missi
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from contextlib import nullcontext
 from types import SimpleNamespace
-from typing import Mapping
 
 import torch
 from torch import Tensor

@@ -1,7 +1,7 @@
 """Architecture detection from single-file (LDM layout) state-dict keys and shapes."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import Tensor
 

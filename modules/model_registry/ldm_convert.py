@@ -5,7 +5,7 @@ used to write tiny test checkpoints in the real layout. Config-driven: any block
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor

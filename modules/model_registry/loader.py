@@ -17,12 +17,19 @@ from pathlib import Path
 import torch
 
 from modules.errors import EaselError, ModelLoadError
-from modules.model_registry import arch, components as comp
+from modules.model_registry import arch
+from modules.model_registry import components as comp
 from modules.model_registry.checkpoints import CheckpointInfo
 from modules.model_registry.clip_vocab import load_clip_tokenizer
 from modules.model_registry.configs import TOKENIZERS, load_component_config
-from modules.model_registry.family import (SD1_CLIP, SD2_OPENCLIP, SDXL_CLIP, SDXL_OPENCLIP, detect_family,
-                                           detect_prediction_type)
+from modules.model_registry.family import (
+    SD1_CLIP,
+    SD2_OPENCLIP,
+    SDXL_CLIP,
+    SDXL_OPENCLIP,
+    detect_family,
+    detect_prediction_type,
+)
 from modules.model_registry.safe_load import RawCheckpoint, load_checkpoint
 from modules.model_registry.tiny import ARCH_METADATA_KEY
 

@@ -80,7 +80,7 @@ class VaeRegistry:
         """10-char sha256 of a VAE file (cached in `paths.hash_cache_file`)."""
         return shorthash(sha256_file(Path(path), self.paths.hash_cache_file))
 
-    def resolve(self, name: str | None, checkpoint: "CheckpointInfo | Path | None" = None, *,
+    def resolve(self, name: str | None, checkpoint: CheckpointInfo | Path | None = None, *,
                 field: str = "sd_vae") -> Path | None:
         """The VAE file to apply, or None to keep the checkpoint's own VAE.
 

@@ -79,7 +79,7 @@ class Task:
     """
 
     kind: str  # txt2img, img2img, extras, ...
-    run: Callable[["Task"], Any]
+    run: Callable[[Task], Any]
     id: str = ""
     user: str | None = None
     model: str | None = None

@@ -12,6 +12,7 @@ import gradio as gr
 from modules import image_saving
 from modules.image_saving import samples_folder
 
+
 def output_roots(services) -> list[Path]:
     """Folders the gallery may serve files from (given to Gradio as allowed paths)."""
     return [services.paths.data_dir / "outputs", ui_temp_dir()]

@@ -6,8 +6,15 @@ from dataclasses import dataclass
 import gradio as gr
 
 from modules.api.models import Txt2ImgBody
-from modules.ui.common import (SamplingControls, build_sampling, interrupt_task, run_generation, sampling_fields,
-                               skip_task, wire_seed_buttons)
+from modules.ui.common import (
+    SamplingControls,
+    build_sampling,
+    interrupt_task,
+    run_generation,
+    sampling_fields,
+    skip_task,
+    wire_seed_buttons,
+)
 from modules.ui.outputs import OutputPanel, build_output_panel
 from modules.ui.toprow import TopRow, build_toprow, wire_paste
 

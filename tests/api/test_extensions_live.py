@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import textwrap
 
-import httpx
 import pytest
 
 from tests.support import EaselServer, make_data_dir

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.support import wait_for
 
-
 LONG = {"prompt": "a cat", "width": 64, "height": 64, "seed": 77, "steps": 150, "sampler_name": "Euler"}
 
 

@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 
-import httpx
 import pytest
 
 from tests.support import ROOT, EaselServer, make_data_dir

@@ -65,7 +65,7 @@ class LiveServer:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
@@ -85,13 +85,13 @@ def bp_server(bp_models_dir: Path) -> Iterator[LiveServer]:
 
     As in launch.py, a catch-all app (the WebUI's place) is mounted at "/" before the routes are added.
     """
+    from bprompt.registry import ExpanderRegistry
+    from bprompt.routes import register_routes
     from fastapi import FastAPI
     from starlette.applications import Starlette
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from bprompt.registry import ExpanderRegistry
-    from bprompt.routes import register_routes
     from modules.api.errors import install_error_handlers
 
     app = FastAPI()

@@ -4,11 +4,11 @@ from __future__ import annotations
 import statistics
 
 import pytest
-
 from bprompt import vocabulary as vocab
 from bprompt.expander_builtin import BuiltinExpander
 from bprompt.expander_common import BUILTIN_NAME, ExpandParams
 from bprompt.registry import ExpanderRegistry
+
 from modules.errors import InvalidRequestError
 
 ALL_TERMS = {t for group in (vocab.MEDIUM_ART, vocab.MEDIUM_PHOTO, vocab.STYLE_ART, vocab.STYLE_PHOTO, vocab.LIGHTING,

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import httpx
-
 from bprompt.expander_common import BUILTIN_NAME
+
 from tests.beautifulprompt.conftest import TINY_MODEL
 
 

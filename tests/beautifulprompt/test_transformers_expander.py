@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bprompt.expander_common import ExpandParams, clean_generated
 from bprompt.expander_transformers import PROMPT_TEMPLATE, TransformersExpander
 from bprompt.registry import ExpanderRegistry
+
 from modules.errors import ModelLoadError
 from tests.beautifulprompt.conftest import TINY_MODEL
 

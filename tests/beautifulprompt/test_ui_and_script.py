@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bprompt.expander_common import BUILTIN_NAME
 from bprompt.registry import ExpanderRegistry
+
 from tests.beautifulprompt.conftest import EXTENSION_DIR, TINY_MODEL
 from tests.support import ROOT
 

@@ -19,13 +19,10 @@ def write_fast_checkpoint(path: Path, seed: int = 0) -> Path:
     smaller than the stock tiny one, so that the seed's 576x576 / 20-step examples run in seconds on a shared
     CPU (the stock tiny VAE down-samples only 2x: its UNet would run at 288x288)."""
     import torch
-    from diffusers import AutoencoderKL
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from safetensors.torch import save_file
 
-    from modules.model_registry.tiny import (ARCH_METADATA_KEY, build_tiny_components, components_to_ldm,
-                                             tiny_arch_hints)
-
-    from diffusers import UNet2DConditionModel
+    from modules.model_registry.tiny import ARCH_METADATA_KEY, build_tiny_components, components_to_ldm, tiny_arch_hints
 
     parts = build_tiny_components("sd1", seed)
     torch.manual_seed(seed + 100)
@@ -126,7 +123,7 @@ class ImageServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "ImageServer":
+    def __enter__(self) -> ImageServer:
         self.thread.start()
         return self
 

@@ -23,6 +23,7 @@ if str(EXTENSION_DIR) not in sys.path:
 
 from filebrowser_lib import FileBrowserConfig  # noqa: E402
 from filebrowser_lib.routes import install  # noqa: E402
+
 from modules.api.errors import install_error_handlers  # noqa: E402
 
 INFOTEXT = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x48"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from filebrowser_lib.paths import PathGuard, check_name, is_within
+
 from modules.errors import ForbiddenPathError, InvalidRequestError
 
 ATTACKS = ["../", "..", "../etc/passwd", "models/../../etc", "/etc", "/etc/passwd", "a\x00b", "..\\etc",

@@ -9,11 +9,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
+from tusclient import client as client_module  # noqa: E402  (tuspy, from requirements-test.txt)
 
 from tests.filebrowser.conftest import make_app, serve, tus_create, tus_headers, tus_patch
 
-from tusclient import client as client_module  # noqa: E402  (tuspy, from requirements-test.txt)
 API = "/filebrowser/api"
 
 

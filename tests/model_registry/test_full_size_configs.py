@@ -11,7 +11,9 @@ import json
 import pytest
 from accelerate import init_empty_weights
 
-from modules.model_registry import arch, components as comp, ldm_convert as lc
+from modules.model_registry import arch
+from modules.model_registry import components as comp
+from modules.model_registry import ldm_convert as lc
 from modules.model_registry.configs import load_component_config
 from modules.model_registry.family import detect_family
 
@@ -94,6 +96,7 @@ def test_full_size_architecture_round_trip(family):
 
 def test_shipped_config_dirs_load():
     from diffusers import AutoencoderKL, UNet2DConditionModel
+
     from modules.model_registry.configs import config_dir
 
     for family in ("sd1", "sd2", "sdxl"):

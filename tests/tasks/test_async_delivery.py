@@ -6,8 +6,17 @@ import hmac
 import json
 import time
 
-from tests.tasks.helpers import ASYNC, LINK_SECRET, SMALL, WEBHOOK_SECRET, WebhookReceiver, read_sse, submit_async, \
-    wait_for, wait_status
+from tests.tasks.helpers import (
+    ASYNC,
+    LINK_SECRET,
+    SMALL,
+    WEBHOOK_SECRET,
+    WebhookReceiver,
+    read_sse,
+    submit_async,
+    wait_for,
+    wait_status,
+)
 
 
 def test_async_submit_poll_and_sse(client):

@@ -16,13 +16,14 @@ STYLES_CSV = "name,prompt,negative_prompt\nCinematic,\"{prompt}, cinematic light
 
 def launch_chromium(playwright):
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium; .ci/run does it)")
+        pytest.fail(f"{CHROMIUM} is missing: ./run_tests.sh installs it (apt-get install -y chromium)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 @pytest.fixture(scope="session")
 def playwright_instance():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (requirements-test.txt)")
+    from playwright import sync_api  # requirements-test.txt; a missing package is an error, not a skip
+
     with sync_api.sync_playwright() as playwright:
         yield playwright
 

@@ -161,4 +161,4 @@ def test_png_info_and_settings(page, webui, tmp_path):
     assert httpx.get(webui.url + "/sdapi/v1/options").json()["jpeg_quality"] == 91
     set_number(page, "setting_jpeg_quality", original)
     page.click("#settings_submit")
-    page.wait_for_function(f"() => document.querySelector('#settings_result').textContent.includes('1 setting')")
+    page.wait_for_function("() => document.querySelector('#settings_result').textContent.includes('1 setting')")

@@ -45,7 +45,7 @@ class ExpandParams:
     max_length: int = 96
     seed: int = -1
 
-    def validated(self) -> "ExpandParams":
+    def validated(self) -> ExpandParams:
         """Return self if every value is within `LIMITS`; otherwise raise naming the field."""
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
@@ -55,7 +55,7 @@ class ExpandParams:
                 raise InvalidRequestError(f"{name}: must be between {low} and {high}, got {value!r}", field=name)
         return self
 
-    def with_resolved_seed(self, rng: random.Random | None = None) -> "ExpandParams":
+    def with_resolved_seed(self, rng: random.Random | None = None) -> ExpandParams:
         """A copy whose `seed` is concrete: -1 becomes a random seed in [0, MAX_SEED]."""
         if self.seed >= 0:
             return self

@@ -17,6 +17,7 @@ if str(EXTENSION_DIR) not in sys.path:
 from bprompt.expander_common import BUILTIN_NAME  # noqa: E402
 from bprompt.registry import ExpanderRegistry  # noqa: E402
 from bprompt.routes import register_routes  # noqa: E402
+
 from modules import script_callbacks, shared  # noqa: E402
 
 OPTION_DEFAULT_MODEL = "beautifulprompt_default_model"

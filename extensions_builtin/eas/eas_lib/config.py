@@ -31,7 +31,7 @@ class EasConfig:
     controlnet_dirs: tuple[Path, ...] = field(default_factory=tuple)
 
     @classmethod
-    def from_cmd_opts(cls, cmd_opts: Any, data_path: str, models_path: str | None) -> "EasConfig":
+    def from_cmd_opts(cls, cmd_opts: Any, data_path: str, models_path: str | None) -> EasConfig:
         """Build from the parsed flags (preload.py adds the --eas-* ones; missing ones take their defaults)."""
         prefixes = tuple(os.path.normpath(p.strip()) for p in (getattr(cmd_opts, "eas_mount_prefix", "") or "").split(",")
                          if p.strip() and os.path.isabs(p.strip()))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from eas_lib.errors import not_found
-
 from modules import shared
 
 CONTROLNET_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")

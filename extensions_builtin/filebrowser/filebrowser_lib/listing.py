@@ -5,7 +5,7 @@ import hashlib
 import os
 import stat
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ HASH_BLOCK = 1 << 20
 
 def iso_time(timestamp: float) -> str:
     """A POSIX timestamp as an ISO 8601 UTC string."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
 
 
 def describe(guard: PathGuard, lexical: Path, rel: str) -> dict[str, Any]:

@@ -23,8 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modules.errors import EaselError, InvalidRequestError
 
 from .config import API_PREFIX, FileBrowserConfig
-from .errors import (BadRequestError, ConflictError, InsufficientStorageError, PayloadTooLargeError,
-                     PreconditionFailedError, ReadOnlyError, UnsupportedMediaTypeError)
+from .errors import (
+    BadRequestError,
+    ConflictError,
+    InsufficientStorageError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+    ReadOnlyError,
+    UnsupportedMediaTypeError,
+)
 from .fileops import check_not_reserved
 from .paths import PathGuard, Resolved, is_under
 from .tus import TUS_VERSION, Upload, UploadStore

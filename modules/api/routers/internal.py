@@ -15,7 +15,6 @@ from modules.api.auth import require_ui_auth
 from modules.api.deps import ServicesDep
 from modules.tasks.common import TaskStatus
 
-
 router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_ui_auth)])
 
 
