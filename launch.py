@@ -37,6 +37,32 @@ def _ensure_a_checkpoint(services) -> None:
                    banner, services.paths.ckpt_dir, path.name, banner)
 
 
+def assemble(cmd_opts, extensions, *, webui: bool | None = None):
+    """The services and the ASGI app, as the server runs them (tests build in-process servers with this)."""
+    from modules import script_callbacks
+    from modules.api.app import create_app
+    from modules.services import build_services
+
+    services = build_services(cmd_opts, extensions)
+    _ensure_a_checkpoint(services)
+    if cmd_opts.ckpt:
+        services.options.set("sd_model_checkpoint", services.checkpoints.get(cmd_opts.ckpt).title,
+                             is_api=False, run_callbacks=False)
+    app = create_app(services)
+    demo = None
+    if webui if webui is not None else not cmd_opts.nowebui:
+        from modules.ui.mount import build_ui
+
+        demo = build_ui(services)
+    # Extensions add their routes here; the WebUI is mounted afterwards because its "/" mount catches all paths.
+    script_callbacks.app_started_callback(demo, app)
+    if demo is not None:
+        from modules.ui.mount import mount_ui
+
+        mount_ui(app, services, demo)
+    return services, app
+
+
 def main(argv: list[str] | None = None) -> int:
     from modules.cmd_args import parse_args_with_extensions
 
@@ -52,28 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from modules.api.app import create_app
-    from modules.services import build_services
-
-    services = build_services(cmd_opts, extensions)
-    _ensure_a_checkpoint(services)
-    if cmd_opts.ckpt:
-        services.options.set("sd_model_checkpoint", services.checkpoints.get(cmd_opts.ckpt).title,
-                             is_api=False, run_callbacks=False)
-    app = create_app(services)
-    demo = None
-    if not cmd_opts.nowebui:
-        from modules.ui.mount import build_ui
-
-        demo = build_ui(services)
-    from modules import script_callbacks
-
-    # Extensions add their routes here; the WebUI is mounted afterwards because its "/" mount catches all paths.
-    script_callbacks.app_started_callback(demo, app)
-    if demo is not None:
-        from modules.ui.mount import mount_ui
-
-        mount_ui(app, services, demo)
+    _services, app = assemble(cmd_opts, extensions)
     host = cmd_opts.server_name or ("0.0.0.0" if cmd_opts.listen else "127.0.0.1")
     port = cmd_opts.port or (7861 if cmd_opts.nowebui else 7860)
     logger.info("Easel on http://%s:%d (%s)", host, port, "API only" if cmd_opts.nowebui else "WebUI + API")

@@ -19,8 +19,8 @@ from common import ROOT, write_fullsize_sd15  # noqa: F401  (puts the repo on sy
 
 from modules.cmd_args import parse_args
 from modules.engine.devices import choose_precision
+from modules.engine.model_manager import ModelManager
 from modules.model_registry.checkpoints import CheckpointRegistry
-from modules.model_registry.manager import ModelManager
 from modules.model_registry.vae import VaeRegistry
 from modules.paths import DataPaths
 

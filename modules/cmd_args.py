@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="autocast: fp16 on CUDA, fp32 on CPU; bf16: bfloat16 UNet (also on CPU); full/fp32: float32")
     add("--xformers", action="store_true", help="use xformers attention when installed on CUDA (else a warning)")
     add("--device-id", type=str, default=None, help="CUDA device index")
+    add("--disable-nan-check", action="store_true",
+        help="do not check UNet/VAE outputs for NaNs (same as the disable_nan_check option)")
 
     # Limits
     add("--max-width", type=int, default=2048, help="largest accepted width/height in pixels")

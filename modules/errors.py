@@ -67,3 +67,11 @@ class InterruptedError_(EaselError):
     """A generation was interrupted before producing any image."""
 
     status_code = 409
+
+
+def error_with_status(message: str, status_code: int | None) -> EaselError:
+    """An error carrying a given HTTP status (a task's stored error, raised again where its caller waits)."""
+    kinds = {cls.status_code: cls for cls in (InvalidRequestError, NotFoundError, ForbiddenError, ConflictError)}
+    error = kinds.get(status_code or 500, EaselError)(message)
+    error.status_code = status_code or EaselError.status_code
+    return error

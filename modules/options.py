@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,19 @@ class OptionInfo:
 
 @dataclass
 class Options:
-    """Option values over a table of `OptionInfo`, persisted to `path` when saved."""
+    """Option values over a table of `OptionInfo`, persisted to `path` when saved.
+
+    A job's `override_settings` apply through `overlay()`: they are seen by `get` on the thread that runs the job
+    (engine, scripts and extensions reading `shared.opts`), never by other threads, and the saved values are never
+    touched, so a concurrent GET /sdapi/v1/options shows the saved values.
+    """
 
     table: dict[str, OptionInfo]
     path: Path | None = None
     data: dict[str, Any] = field(default_factory=dict)
     _listeners: dict[str, list[Callable[[Any, Any], None]]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _local: threading.local = field(default_factory=threading.local)
 
     def load(self) -> None:
         if self.path is None or not self.path.exists():
@@ -63,7 +70,26 @@ class Options:
         with self._lock:
             self.table[key] = info
 
+    @contextmanager
+    def overlay(self, overrides: dict[str, Any]) -> Iterator[None]:
+        """Within the block, on this thread, `get` answers `overrides` first (overlays nest)."""
+        stack = self._local.__dict__.setdefault("stack", [])
+        stack.append(dict(overrides))
+        try:
+            yield
+        finally:
+            stack.pop()
+
+    def _overlaid(self, key: str) -> tuple[bool, Any]:
+        for layer in reversed(self._local.__dict__.get("stack", ())):
+            if key in layer:
+                return True, layer[key]
+        return False, None
+
     def get(self, key: str) -> Any:
+        found, value = self._overlaid(key)
+        if found:
+            return value
         with self._lock:
             if key in self.data:
                 return self.data[key]
@@ -81,9 +107,12 @@ class Options:
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
-            return {key: self.data.get(key, info.default) for key, info in self.table.items()} | {
+            saved = {key: self.data.get(key, info.default) for key, info in self.table.items()} | {
                 k: v for k, v in self.data.items() if k not in self.table
             }
+        for layer in self._local.__dict__.get("stack", ()):
+            saved.update(layer)
+        return saved
 
     def validate(self, key: str, value: Any, *, is_api: bool = True) -> Any:
         """Check a value for `key` and return it coerced to the option's type; raise naming the key."""

@@ -1,15 +1,41 @@
-"""The composition root: builds every service from the command line, once."""
+"""The composition root: builds every service from the command line, once. The app factory, launch and the
+tests use `build_services`; nothing else constructs services.
+
+Importing this module imports no torch: engine types are named for type checkers only, and the engine is built
+inside `build_services`.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from modules.errors import EaselError, ModelNotFoundError
+from modules.generation.build import BuildContext
+from modules.generation.limits import Limits
+from modules.generation.pipeline import GenerationPipeline
 from modules.options import Options
 from modules.paths import DataPaths
 from modules.shared_options import default_options
+from modules.storage.base import Storage
+from modules.styles import StyleDatabase
+from modules.tasks.queue_base import TaskQueue
+from modules.tasks.signing import LinkSigner
+from modules.tasks.store_base import TaskStore
+from modules.tasks.webhooks import WebhookDispatcher
+from modules.tasks.worker import HandlerRegistry, Worker
+
+if TYPE_CHECKING:
+    from modules.engine.devices import Precision
+    from modules.engine.model_manager import ModelManager
+    from modules.engine.networks import ExtraNetworks
+    from modules.generation.jobs import GenerationJobs
+    from modules.model_registry.checkpoints import CheckpointRegistry
+    from modules.model_registry.vae import VaeRegistry
+    from modules.scripts_runner import ScriptRegistry
+    from modules.tasks.model_catalog import ModelCatalog
 
 logger = logging.getLogger(__name__)
 
@@ -19,29 +45,45 @@ class Services:
     cmd_opts: argparse.Namespace
     paths: DataPaths
     options: Options
-    checkpoints: object
-    vaes: object
-    models: object
-    tasks: object
-    generation: object
-    precision: object
-    styles: object = None
-    extensions: list = field(default_factory=list)
-    scripts: object = None  # ScriptRegistry
-    task_store: object = None  # modules.tasks.store_base.TaskStore
-    storage: object = None  # modules.storage.base.Storage (task results)
-    links: object = None  # modules.tasks.signing.LinkSigner
-    webhooks: object = None  # modules.tasks.webhooks.WebhookDispatcher
-    catalog: object = None  # modules.tasks.model_catalog.ModelCatalog (serverless /models)
-    networks: object = None  # modules.engine.networks.ExtraNetworks (LoRA + textual-inversion registries)
+    limits: Limits
+    precision: Precision
+    checkpoints: CheckpointRegistry
+    vaes: VaeRegistry
+    models: ModelManager
+    networks: ExtraNetworks
+    styles: StyleDatabase
+    scripts: ScriptRegistry
+    task_store: TaskStore
+    queue: TaskQueue
+    storage: Storage  # task inputs and results (the signed links serve these)
+    files: Storage  # the data dir: the A1111 outputs folders
+    links: LinkSigner
+    webhooks: WebhookDispatcher
+    catalog: ModelCatalog
+    pipeline: GenerationPipeline
+    jobs: GenerationJobs
+    handlers: HandlerRegistry
+    workers: list[Worker] = field(default_factory=list)
+    extensions: list[Any] = field(default_factory=list)
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
         for runner in self.scripts.runners:
             runner.default_args()
         self.webhooks.start()
-        self.tasks.start()
+        self.queue.start()
+        for worker in self.workers:
+            worker.start()
         threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
+
+    def stop(self) -> None:
+        from modules import shared
+
+        self.queue.stop()
+        for worker in self.workers:
+            worker.stop()
+        self.webhooks.stop()
+        shared.unbind(self)
 
     def _preload_model(self) -> None:
         """Load the configured (or first) checkpoint in the background, as A1111 does at start-up."""
@@ -59,27 +101,27 @@ class Services:
             if (self.options.get("sd_model_checkpoint") or None) == wanted:
                 self.options.set("sd_model_checkpoint", loaded.info.title, is_api=False, run_callbacks=False)
 
-    def stop(self) -> None:
-        self.tasks.stop()
-        self.webhooks.stop()
+    def describe_workers(self) -> list[dict]:
+        return [{**w.describe(), "waiting": len(self.queue.pending()), "queue_size": self.queue.max_waiting,
+                 "timeout": self.queue.task_timeout} for w in self.workers]
 
 
-def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None) -> Services:
+def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None, *, workers: int = 1) -> Services:
+    """Everything, wired. `workers=0` builds a process that only enqueues (another process runs the tasks)."""
     from modules.engine.devices import choose_precision
     from modules.engine.generator import Generator
-    from modules.generation_service import GenerationService
+    from modules.engine.model_manager import ModelManager
+    from modules.generation.jobs import GenerationJobs
+    from modules.generation.outputs import ResultWriter
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.loader import set_offline_env
-    from modules.model_registry.manager import ModelManager
     from modules.model_registry.vae import VaeRegistry
     from modules.storage.local import LocalStorage
-    from modules.styles import StyleDatabase
     from modules.tasks.model_catalog import ModelCatalog
     from modules.tasks.payloads import task_payload
     from modules.tasks.queue_memory import InProcessTaskQueue
-    from modules.tasks.signing import LinkSigner, load_secret
+    from modules.tasks.signing import load_secret
     from modules.tasks.store_sqlite import SqliteTaskStore
-    from modules.tasks.webhooks import WebhookDispatcher
 
     set_offline_env()
     paths = DataPaths.from_data_dir(cmd_opts.data_dir, cmd_opts.ckpt_dir, cmd_opts.vae_dir,
@@ -87,6 +129,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     paths.ensure()
     options = Options(default_options(), path=paths.config_file)
     options.load()
+    limits = Limits.from_cmd_opts(cmd_opts)
     precision = choose_precision(cmd_opts)
     checkpoints = CheckpointRegistry(paths)
     checkpoints.refresh()
@@ -96,55 +139,69 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
                           min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0))
     task_store = SqliteTaskStore(paths.tasks_db)
-    tasks = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
-    tasks.task_timeout = cmd_opts.task_timeout
+    queue = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
+    queue.task_timeout = cmd_opts.task_timeout
     storage = LocalStorage(paths.outputs_dir)
+    files = LocalStorage(paths.data_dir)
     secrets_file = paths.data_dir / "secrets.json"
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
                        ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)
-    generator = Generator(options, precision)
-    generator.networks = _build_networks(paths, options)
-    generation = GenerationService(options, models, generator, tasks, styles,
-                                   storage=storage, links=links, data_dir=paths.data_dir)
-    tasks.restorer = generation.restore
+    generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
+    networks = _build_networks(paths, options)
+    generator.networks = networks
     webhooks = WebhookDispatcher(
         task_store, load_secret(cmd_opts.webhook_secret, "EASEL_WEBHOOK_SECRET", secrets_file, "webhook"),
         payload=lambda record: task_payload(record, links), max_attempts=cmd_opts.webhook_retries,
         backoff=cmd_opts.webhook_backoff, allow_private=cmd_opts.webhook_allow_private)
-    tasks.on_finished.append(webhooks.on_finished)
+    queue.on_finished.append(webhooks.on_finished)
     catalog = ModelCatalog(paths.tasks_db, paths, checkpoints, vaes, models)
+    _watch_model_options(options, models, vaes)
 
-    def on_checkpoint_change(_old, new) -> None:
+    from modules import script_callbacks, shared
+    from modules.extensions import load_scripts
+    from modules.paths import REPO_ROOT
+
+    scripts = load_scripts(list(extensions or []), REPO_ROOT)
+    pipeline = GenerationPipeline(BuildContext(limits, options, checkpoints, vaes, styles, scripts), storage, queue,
+                                  webhook_allow_private=cmd_opts.webhook_allow_private)
+    jobs = GenerationJobs(options=options, models=models, generator=generator, scripts=scripts, storage=storage,
+                          outputs=ResultWriter(storage, files, options, paths.data_dir), limits=limits)
+    handlers = HandlerRegistry()
+    jobs.register(handlers)
+    services = Services(cmd_opts=cmd_opts, paths=paths, options=options, limits=limits, precision=precision,
+                        checkpoints=checkpoints, vaes=vaes, models=models, networks=networks, styles=styles,
+                        scripts=scripts, task_store=task_store, queue=queue, storage=storage, files=files,
+                        links=links, webhooks=webhooks, catalog=catalog, pipeline=pipeline, jobs=jobs,
+                        handlers=handlers, extensions=list(extensions or []))
+    services.workers = [Worker(queue, handlers, f"easel-worker-{i}", on_thread_start=lambda: shared.bind_thread(services))
+                        for i in range(workers)]
+    shared.bind(services)
+    models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
+    return services
+
+
+def _watch_model_options(options: Options, models: ModelManager, vaes: VaeRegistry) -> None:
+    """Setting sd_model_checkpoint or sd_vae (options route, Settings) loads it, under the model lock."""
+
+    def on_checkpoint_change(_old: Any, new: Any) -> None:
         with models.lock:
             loaded = models.load(new)
         options.data["sd_model_checkpoint"] = loaded.info.title
 
-    def on_vae_change(_old, new) -> None:
+    def on_vae_change(_old: Any, new: Any) -> None:
         vaes.check(new)
         models.set_vae(new)
 
     options.on_change("sd_model_checkpoint", on_checkpoint_change)
     options.on_change("sd_vae", on_vae_change)
-    services = Services(cmd_opts=cmd_opts, paths=paths, options=options, checkpoints=checkpoints, vaes=vaes,
-                        models=models, tasks=tasks, generation=generation, precision=precision, styles=styles,
-                        extensions=list(extensions or []), task_store=task_store, storage=storage, links=links,
-                        webhooks=webhooks, catalog=catalog, networks=generator.networks)
-    from modules import script_callbacks, shared
-    from modules.extensions import load_scripts
-    from modules.paths import REPO_ROOT
-
-    shared.bind(services)
-    services.scripts = load_scripts(services.extensions, REPO_ROOT)
-    models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
-    return services
 
 
-def _build_networks(paths: DataPaths, options: Options):
+def _build_networks(paths: DataPaths, options: Options) -> ExtraNetworks:
     """LoRA and embedding registries (scanned once now; refresh routes rescan) and the per-batch hook."""
-    from modules.embedding_registry import EmbeddingRegistry
+    from modules.engine.embedding_registry import EmbeddingRegistry
     from modules.engine.networks import ExtraNetworks
-    from modules.lora_registry import LoraRegistry
+    from modules.model_registry.loras import LoraRegistry
 
     loras = LoraRegistry(paths.lora_dirs)
     loras.refresh()

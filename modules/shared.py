@@ -1,71 +1,118 @@
 """A thin A1111 compatibility facade for extensions: `shared.opts`, `shared.cmd_opts`, `shared.state`, ...
 
-Core code never imports this module; the composition root fills it once with `bind(services)`.
+Core code never imports this module; the composition root binds it with `bind(services)`. The names resolve
+when read: on a worker thread, to the services of that worker (so a job's scripts see their own server even when
+tests run several servers in one process), else to the most recently bound services.
 Extensions written for A1111 read these names, so they keep working.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from modules.options import OptionInfo  # noqa: F401  (A1111 extensions use shared.OptionInfo)
 
-services: Any = None
-opts: Any = None
-cmd_opts: Any = None
-data_path: str | None = None
-models_path: str | None = None
 demo: Any = None
+_bound: list[Any] = []
+_thread = threading.local()
+_NAMES = {
+    "services": lambda s: s,
+    "opts": lambda s: s.options,
+    "cmd_opts": lambda s: s.cmd_opts,
+    "data_path": lambda s: str(s.paths.data_dir),
+    "models_path": lambda s: str(s.paths.models_dir),
+}
+
+
+def _current() -> Any:
+    return getattr(_thread, "services", None) or (_bound[-1] if _bound else None)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        services = _current()
+        return _NAMES[name](services) if services is not None else None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _State:
-    """Read-only view of the running job in A1111's `shared.state` shape."""
+    """A1111's `shared.state` over the task queue: the job of the calling worker thread (scripts), else the
+    first running task (extension routes). Reads return data; interrupt/skip go through the queue."""
 
-    def _task(self):
-        return services.tasks.current if services is not None else None
+    def _job(self):
+        from modules.tasks.worker import current_job
+
+        return current_job()
+
+    def _progress(self):
+        job = self._job()
+        if job is not None:
+            return job.progress
+        services = _current()
+        running = services.queue.running() if services is not None else []
+        return services.queue.progress(running[0].id) if running else None
 
     @property
     def interrupted(self) -> bool:
-        task = self._task()
-        return bool(task and task.control.interrupted)
+        job = self._job()
+        if job is not None:
+            return job.control.interrupted
+        progress = self._progress()
+        return bool(progress and progress.interrupted)
 
     @property
     def skipped(self) -> bool:
-        task = self._task()
-        return bool(task and task.control.skipped)
+        job = self._job()
+        if job is not None:
+            return job.control.skipped
+        progress = self._progress()
+        return bool(progress and progress.skipped)
 
     @property
     def job_count(self) -> int:
-        task = self._task()
-        return task.progress.job_count if task else 0
+        progress = self._progress()
+        return progress.job_count if progress else 0
 
     @property
     def sampling_step(self) -> int:
-        task = self._task()
-        return task.progress.sampling_step if task else 0
+        progress = self._progress()
+        return progress.sampling_step if progress else 0
 
     def interrupt(self) -> None:
-        task = self._task()
-        if task:
-            task.control.interrupted = True
+        job = self._job()
+        if job is not None:
+            job.control.interrupted = True
+        elif _current() is not None:
+            _current().queue.interrupt()
 
     def skip(self) -> None:
-        task = self._task()
-        if task:
-            task.control.skipped = True
+        job = self._job()
+        if job is not None:
+            job.control.skipped = True
+        elif _current() is not None:
+            _current().queue.skip()
 
 
 state = _State()
 
 
-def bind(bound_services: Any) -> None:
-    """Point the facade at the running services (called once by the composition root)."""
-    global services, opts, cmd_opts, data_path, models_path
-    services = bound_services
-    opts = bound_services.options
-    cmd_opts = bound_services.cmd_opts
-    data_path = str(bound_services.paths.data_dir)
-    models_path = str(bound_services.paths.models_dir)
+def bind(services: Any) -> None:
+    """Point the facade at these services (the composition root calls it once per server)."""
+    _bound.append(services)
+
+
+def unbind(services: Any) -> None:
+    """Forget a stopped server; the facade points at the one bound before it again."""
+    for i in range(len(_bound) - 1, -1, -1):
+        if _bound[i] is services:
+            del _bound[i]
+            return
+
+
+def bind_thread(services: Any) -> None:
+    """On this thread (a worker's), the facade resolves to `services` whatever was bound later."""
+    _thread.services = services
 
 
 def refresh_checkpoints() -> None:
-    services.checkpoints.refresh()
+    _current().checkpoints.refresh()

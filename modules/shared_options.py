@@ -40,6 +40,8 @@ def default_options() -> dict[str, OptionInfo]:
         "sd_checkpoints_limit": O(1, "Maximum number of checkpoints loaded at the same time", "sd", minimum=1, maximum=10),
         "sd_vae": O("Automatic", "SD VAE", "sd", infotext="VAE"),
         "sd_vae_overrides_per_model_preferences": O(True, "Selected VAE overrides per-model preferences", "sd"),
+        "disable_nan_check": O(False, "Do not check UNet/VAE outputs for NaNs (a NaN output then gives a black "
+                                      "image instead of an error)", "sd"),
         "CLIP_stop_at_last_layers": O(1, "Clip skip", "sd", minimum=1, maximum=12, infotext="Clip skip"),
         "emphasis": O("Original", "Emphasis mode", "sd", choices=EMPHASIS_MODES, infotext="Emphasis"),
         "comma_padding_backtrack": O(20, "Prompt word wrap length limit", "sd", minimum=0, maximum=74),

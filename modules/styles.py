@@ -48,15 +48,27 @@ class StyleDatabase:
         with self._lock:
             return list(self.styles.values())
 
-    def apply(self, prompt: str, negative_prompt: str, names: list[str]) -> tuple[str, str]:
-        """Apply the named styles in order; unknown names are skipped (as A1111 does) and logged."""
+    def resolve(self, names: list[str]) -> list[tuple[str, str]]:
+        """(prompt, negative prompt) of the named styles in order; unknown names are skipped (as A1111 does)
+        and logged."""
         with self._lock:
             styles = dict(self.styles)
+        found = []
         for name in names:
             style = styles.get(name)
             if style is None:
                 logger.warning("prompt style %r not found in %s; skipped", name, self.path.name)
                 continue
-            prompt = merge_prompts(style.prompt, prompt)
-            negative_prompt = merge_prompts(style.negative_prompt, negative_prompt)
-        return prompt, negative_prompt
+            found.append((style.prompt, style.negative_prompt))
+        return found
+
+    def apply(self, prompt: str, negative_prompt: str, names: list[str]) -> tuple[str, str]:
+        return apply_styles(prompt, negative_prompt, self.resolve(names))
+
+
+def apply_styles(prompt: str, negative_prompt: str, style_prompts: list[tuple[str, str]]) -> tuple[str, str]:
+    """Merge resolved styles into the prompts, in order (A1111 `apply_styles_to_prompt`)."""
+    for style_prompt, style_negative in style_prompts:
+        prompt = merge_prompts(style_prompt, prompt)
+        negative_prompt = merge_prompts(style_negative, negative_prompt)
+    return prompt, negative_prompt

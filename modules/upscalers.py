@@ -155,13 +155,11 @@ def run_extras(
     "Postprocess upscale by: 2, Postprocess upscaler: Lanczos". Face restoration is not handled here.
     Raises InvalidRequestError naming the field for unknown upscalers, bad values, or outputs over `max_pixels`.
     """
-    if resize_mode not in (0, 1):
-        raise InvalidRequestError("resize_mode: must be 0 (scale by) or 1 (scale to)", field="resize_mode")
-    if not 0 <= extras_upscaler_2_visibility <= 1:
-        raise InvalidRequestError("extras_upscaler_2_visibility: must be between 0 and 1",
-                                  field="extras_upscaler_2_visibility")
-    name_1 = None if upscaler_1 in (None, "None") else get_upscaler(upscaler_1, field="upscaler_1").name
-    name_2 = None if upscaler_2 in (None, "None") else get_upscaler(upscaler_2, field="upscaler_2").name
+    name_1, name_2 = check_extras(image, resize_mode=resize_mode, upscaling_resize=upscaling_resize,
+                                  upscaling_resize_w=upscaling_resize_w, upscaling_resize_h=upscaling_resize_h,
+                                  upscaling_crop=upscaling_crop, upscaler_1=upscaler_1, upscaler_2=upscaler_2,
+                                  extras_upscaler_2_visibility=extras_upscaler_2_visibility,
+                                  max_side_length=max_side_length, max_pixels=max_pixels)
     parameters, source_info = read_infotext(image)  # A1111: existing info (+ EXIF infotext) carries over
     if parameters:
         source_info["parameters"] = parameters
@@ -173,9 +171,6 @@ def run_extras(
     if name_1 is not None:
         target, crop, field = _extras_target(image, info, resize_mode, upscaling_resize, upscaling_resize_w,
                                              upscaling_resize_h, upscaling_crop, max_side_length)
-        _check_pixels(target[0], target[1], max_pixels, field)
-        if crop is not None:
-            _check_pixels(crop[0], crop[1], max_pixels, field)
         result = _upscale_and_crop(image, target, crop, name_1, field, max_pixels)
         info["Postprocess upscaler"] = name_1
         if name_2 is not None and extras_upscaler_2_visibility > 0:
@@ -189,6 +184,38 @@ def run_extras(
     result = result.copy() if result is image else result
     result.info = {**source_info, "postprocessing": infotext}
     return result, infotext
+
+
+def check_extras(
+    image: Image.Image,
+    *,
+    resize_mode: int = 0,
+    upscaling_resize: float = 2,
+    upscaling_resize_w: int = 512,
+    upscaling_resize_h: int = 512,
+    upscaling_crop: bool = True,
+    upscaler_1: str | None = "None",
+    upscaler_2: str | None = "None",
+    extras_upscaler_2_visibility: float = 0.0,
+    max_side_length: int = 0,
+    max_pixels: int | None = None,
+) -> tuple[str | None, str | None]:
+    """Everything `run_extras` would refuse, checked without upscaling (so an extras task is refused before it
+    is queued). Returns the resolved upscaler names (None for "None")."""
+    if resize_mode not in (0, 1):
+        raise InvalidRequestError("resize_mode: must be 0 (scale by) or 1 (scale to)", field="resize_mode")
+    if not 0 <= extras_upscaler_2_visibility <= 1:
+        raise InvalidRequestError("extras_upscaler_2_visibility: must be between 0 and 1",
+                                  field="extras_upscaler_2_visibility")
+    name_1 = None if upscaler_1 in (None, "None") else get_upscaler(upscaler_1, field="upscaler_1").name
+    name_2 = None if upscaler_2 in (None, "None") else get_upscaler(upscaler_2, field="upscaler_2").name
+    if name_1 is not None:
+        target, crop, field = _extras_target(image, {}, resize_mode, upscaling_resize, upscaling_resize_w,
+                                             upscaling_resize_h, upscaling_crop, max_side_length)
+        _check_pixels(target[0], target[1], max_pixels, field)
+        if crop is not None:
+            _check_pixels(crop[0], crop[1], max_pixels, field)
+    return name_1, name_2
 
 
 def _extras_target(

@@ -7,14 +7,16 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from tests.support import EaselServer, make_data_dir  # noqa: E402
+from tests.inprocess import InProcessServer  # noqa: E402
+from tests.support import make_data_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def api_server(tmp_path_factory):
-    """One shared API server over two tiny checkpoints; tests must not change its persistent options."""
+    """One shared in-process API (the real app over ASGI) over two tiny checkpoints; tests must not change its
+    persistent options."""
     data_dir = make_data_dir(tmp_path_factory.mktemp("data"), {"tiny-a.safetensors": 0, "sub/tiny-b.safetensors": 1})
-    server = EaselServer(data_dir, "--ckpt", "tiny-a").start()
+    server = InProcessServer(data_dir, "--ckpt", "tiny-a").start()
     yield server
     server.stop()
 

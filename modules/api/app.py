@@ -47,12 +47,10 @@ def create_app(services: Services) -> FastAPI:
     _install_middleware(app, services)
     for module in (generation, progress, info, extras, scripts, resources, networks, server, internal):
         app.include_router(module.router)
-    # Tasks: native task routes, the serverless API, 429 + Retry-After, rebuilding stored tasks after a restart
+    # Tasks: native task routes and the serverless API
     app.include_router(tasks.router)
     for router in serverless.routers():
         app.include_router(router)
-    generation.register_restorers(services)
-    serverless.install(services)
 
     @app.get("/internal/ping", tags=["internal"])
     def ping() -> dict:

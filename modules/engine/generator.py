@@ -14,6 +14,7 @@ from PIL import Image
 from modules import infotext
 from modules.engine import hires, img2img, samplers
 from modules.engine.cond_builder import ConditioningBuilder
+from modules.engine.nan_check import check_for_nans
 from modules.engine.noise import ImageRNG
 from modules.engine.sampling import DenoiseInputs, MaskBlend, StepControl, denoise
 from modules.engine.tiling import tiled
@@ -59,9 +60,10 @@ def fill_seeds_and_prompts(p: GenerationRequest) -> None:
 class Generator:
     """Runs `GenerationRequest`s on a loaded model. One instance per worker; not thread-safe."""
 
-    def __init__(self, options, precision):
+    def __init__(self, options, precision, *, disable_nan_check: bool = False):
         self.options = options
         self.precision = precision
+        self.disable_nan_check = disable_nan_check  # --disable-nan-check; the option of the same name also turns it off
         self.networks = None  # modules.engine.networks.ExtraNetworks: LoRA + textual inversion (set by services)
 
     def run(self, p: GenerationRequest, model: ModelView, control: StepControl,
@@ -175,12 +177,16 @@ class Generator:
             step_kwargs=self._step_kwargs(p, sampler),
         )
         latents = denoise(inputs, control)
+        check_for_nans(latents, "unet", self._nan_check_off())
         if hr is not None and not control.stop_requested():
             latents = hires.second_pass(self, p, model, hr, builder, latents, control)
         decoded = self.decode(pipe, latents)
         if prepared is not None:
             decoded = img2img.apply_overlay(decoded, prepared)
         return decoded
+
+    def _nan_check_off(self) -> bool:
+        return self.disable_nan_check or bool(self.options.get("disable_nan_check"))
 
     def _noise_multiplier(self, p: GenerationRequest) -> float:
         if p.initial_noise_multiplier is not None:
@@ -209,6 +215,8 @@ class Generator:
         for i in range(latents.shape[0]):
             z = latents[i:i + 1].to(vae.dtype) / scaling + shift
             x = vae.decode(z).sample.float()
+            check_for_nans(x, "vae", self._nan_check_off())
+            x = torch.nan_to_num(x)  # with the check off, NaNs decode as black rather than undefined bytes
             x = ((x[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
             out.append(Image.fromarray(np.ascontiguousarray(x)))
         return out

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from modules import extra_networks
-from modules.embedding_registry import EmbeddingRegistry
+from modules.engine.embedding_registry import EmbeddingRegistry
 from modules.engine.embeddings import EmbeddingTokens
 from modules.engine.lora import ActiveNetwork, LoraApplier
 from modules.errors import InvalidRequestError
-from modules.lora_registry import LoraRegistry
+from modules.model_registry.loras import LoraRegistry
 
 logger = logging.getLogger(__name__)
 _REMOVE_SYMBOLS = str.maketrans("", "", ":,")

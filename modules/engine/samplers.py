@@ -10,8 +10,6 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-import diffusers
-
 from modules.errors import InvalidRequestError
 
 
@@ -150,6 +148,8 @@ def infotext_schedule_label(sampler: SamplerSpec, schedule: ScheduleSpec) -> str
 def build_scheduler(sampler: SamplerSpec, schedule: ScheduleSpec, base_config: dict[str, Any], *,
                     prediction_type: str | None = None) -> Any:
     """Instantiate the diffusers scheduler for a sampler + schedule from a model's scheduler config."""
+    import diffusers  # here, not at the top: the name tables above are read by the torch-free request pipeline
+
     cls = getattr(diffusers, sampler.scheduler_class)
     accepted = inspect.signature(cls.__init__).parameters
     config = {k: v for k, v in base_config.items() if not k.startswith("_") and k in accepted}

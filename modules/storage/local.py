@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from modules.errors import ForbiddenPathError, NotFoundError
+from modules.errors import ConflictError, ForbiddenPathError, NotFoundError
 from modules.storage.base import Storage, normalize_key
 
 
@@ -23,7 +23,7 @@ class LocalStorage(Storage):
             raise ForbiddenPathError(f"storage key {key!r} resolves outside the storage root", field="key")
         return path
 
-    def write(self, key: str, data: bytes) -> str:
+    def write(self, key: str, data: bytes, *, overwrite: bool = True) -> str:
         key = normalize_key(key)
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,14 @@ class LocalStorage(Storage):
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                try:
+                    os.link(tmp, path)  # atomic "create if absent"
+                except FileExistsError as e:
+                    raise ConflictError(f"stored object {key!r} already exists", field="key") from e
+                os.unlink(tmp)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -48,6 +55,13 @@ class LocalStorage(Storage):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def list(self, prefix: str) -> list[str]:
+        folder = self._path(prefix) if prefix else self.root
+        if not folder.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in folder.rglob("*")
+                      if p.is_file() and not p.name.startswith(".tmp-"))
+
     def delete_prefix(self, prefix: str) -> int:
         folder = self._path(prefix)
         if not folder.is_dir():
@@ -55,6 +69,15 @@ class LocalStorage(Storage):
         count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder)
         return count
+
+    def filename(self, key: str) -> str:
+        return str(self._path(key))
+
+    def key_for(self, filename: str) -> str | None:
+        path = Path(os.path.realpath(filename))
+        if self.root not in path.parents:
+            return None
+        return path.relative_to(self.root).as_posix()
 
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)

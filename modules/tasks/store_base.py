@@ -14,22 +14,29 @@ from modules.tasks.common import TaskStatus
 
 @dataclass
 class TaskRecord:
-    """One task as stored: everything a client may read after the worker (or the process) is gone."""
+    """One task, as data: what to run (`kind` + `payload`, input images by storage key) and what came of it.
+
+    Any process that reaches the store and the storage can run it: the handler registered for `kind` reads
+    `payload`. `params` is the request as the client sent it (without images), echoed back as "parameters".
+    """
 
     id: str
     kind: str
     user: str | None = None
-    model: str | None = None
+    model: str | None = None  # the checkpoint title the task needs (None: any)
+    priority: str = "normal"
     status: TaskStatus = TaskStatus.WAITING
     progress: float = 0.0
     progress_state: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
-    images: list[str] = field(default_factory=list)  # storage keys
-    urls: list[str] = field(default_factory=list)  # the links made when it finished (they expire; re-sign on read)
+    payload: dict[str, Any] | None = None
+    inputs: list[str] = field(default_factory=list)  # storage keys of the input images
+    images: list[str] = field(default_factory=list)  # storage keys of the results
     info: Any = None
     error: str | None = None
+    error_code: int | None = None  # the HTTP status of the error (422 for a request the worker refused)
     runs: int = 0  # how many times a worker started it (a crash mid-run leaves 1: re-queued once)
+    cancel_requested: bool = False  # durable: a task cancelled while running is never run again
     idempotency_key: str | None = None
     webhook_url: str | None = None
     base_url: str | None = None
@@ -87,14 +94,17 @@ class TaskStore(ABC):
         """Record the progress of a running task."""
 
     @abstractmethod
-    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None,
-               urls: list[str] | None = None, info: Any = None, error: str | None = None,
-               finished_at: float) -> SinkItem | None:
+    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
+               error: str | None = None, error_code: int | None = None, finished_at: float) -> SinkItem | None:
         """Record the final state and append it to the result stream; None when it had already finished."""
 
     @abstractmethod
     def requeue(self, task_id: str) -> None:
         """running -> waiting (after a crash)."""
+
+    @abstractmethod
+    def request_cancel(self, task_id: str) -> None:
+        """Remember that the task was cancelled while running (survives a crash before it stops)."""
 
     @abstractmethod
     def record_webhook(self, task_id: str, webhook: dict[str, Any]) -> None:

@@ -17,7 +17,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, user TEXT, model TEXT, status TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, progress_state TEXT, params TEXT, summary TEXT, images TEXT, urls TEXT,
     info TEXT, error TEXT, runs INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT, webhook_url TEXT,
-    base_url TEXT, webhook TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL
+    base_url TEXT, webhook TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL,
+    payload TEXT, inputs TEXT, priority TEXT NOT NULL DEFAULT 'normal', cancel_requested INTEGER NOT NULL DEFAULT 0,
+    error_code INTEGER
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_idem ON tasks(idempotency_key, user, created_at);
@@ -30,10 +32,13 @@ CREATE TABLE IF NOT EXISTS sink_commits (
 );
 """
 
-_JSON_FIELDS = ("progress_state", "params", "summary", "images", "urls", "info", "webhook")
-_COLUMNS = ("id", "kind", "user", "model", "status", "progress", "progress_state", "params", "summary", "images",
-            "urls", "info", "error", "runs", "idempotency_key", "webhook_url", "base_url", "webhook",
-            "created_at", "started_at", "finished_at", "updated_at")
+# Columns added after the first release (a data dir made by an older Easel is migrated on open).
+_ADDED_COLUMNS = {"payload": "TEXT", "inputs": "TEXT", "priority": "TEXT NOT NULL DEFAULT 'normal'",
+                  "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "error_code": "INTEGER"}
+_JSON_FIELDS = ("progress_state", "params", "payload", "inputs", "images", "info", "webhook")
+_COLUMNS = ("id", "kind", "user", "model", "priority", "status", "progress", "progress_state", "params", "payload",
+            "inputs", "images", "info", "error", "error_code", "runs", "cancel_requested", "idempotency_key", "webhook_url",
+            "base_url", "webhook", "created_at", "started_at", "finished_at", "updated_at")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -52,10 +57,12 @@ def _row_to_record(row: sqlite3.Row) -> TaskRecord:
         data[key] = json.loads(data[key]) if data[key] is not None else None
     data["status"] = TaskStatus(data["status"])
     data["progress_state"] = data["progress_state"] or {}
-    data["summary"] = data["summary"] or {}
+    data["inputs"] = data["inputs"] or []
     data["images"] = data["images"] or []
-    data["urls"] = data["urls"] or []
     data["webhook"] = data["webhook"] or {}
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    if data["params"] is None and row["summary"]:  # a record of an older Easel: its summary was the echo
+        data["params"] = json.loads(row["summary"])
     return TaskRecord(**data)
 
 
@@ -71,6 +78,10 @@ class SqliteTaskStore(TaskStore):
         self._conn = connect(self.path)
         with self._lock:
             self._conn.executescript(SCHEMA)
+            present = {r[1] for r in self._conn.execute("PRAGMA table_info(tasks)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
 
     def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
@@ -85,6 +96,8 @@ class SqliteTaskStore(TaskStore):
             value = getattr(record, key)
             if key == "status":
                 value = TaskStatus(value).value
+            elif key == "cancel_requested":
+                value = int(bool(value))
             values.append(_dump(value) if key in _JSON_FIELDS else value)
         placeholders = ",".join("?" for _ in _COLUMNS)
         try:
@@ -141,19 +154,18 @@ class SqliteTaskStore(TaskStore):
             self._conn.execute("UPDATE tasks SET progress = ?, progress_state = ?, updated_at = ? "
                                "WHERE id = ? AND status = 'running'", (fraction, _dump(state), time.time(), task_id))
 
-    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None,
-               urls: list[str] | None = None, info: Any = None, error: str | None = None,
-               finished_at: float) -> SinkItem | None:
+    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
+               error: str | None = None, error_code: int | None = None, finished_at: float) -> SinkItem | None:
         progress = 1.0 if status == TaskStatus.SUCCEEDED else None
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = self._conn.execute(
-                    "UPDATE tasks SET status = ?, images = ?, urls = ?, info = ?, error = ?, finished_at = ?, "
+                    "UPDATE tasks SET status = ?, images = ?, info = ?, error = ?, error_code = ?, finished_at = ?, "
                     "updated_at = ?, progress = COALESCE(?, progress) WHERE id = ? "
                     "AND status IN ('waiting', 'running')",
-                    (TaskStatus(status).value, _dump(images or []), _dump(urls or []), _dump(info), error,
-                     finished_at, time.time(), progress, task_id))
+                    (TaskStatus(status).value, _dump(images or []), _dump(info), error, error_code, finished_at,
+                     time.time(), progress, task_id))
                 if not cur.rowcount:
                     self._conn.execute("ROLLBACK")
                     return None
@@ -170,6 +182,11 @@ class SqliteTaskStore(TaskStore):
         with self._lock:
             self._conn.execute("UPDATE tasks SET status = 'waiting', started_at = NULL, progress = 0, "
                                "updated_at = ? WHERE id = ? AND status = 'running'", (time.time(), task_id))
+
+    def request_cancel(self, task_id: str) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? "
+                               "AND status IN ('waiting', 'running')", (time.time(), task_id))
 
     def record_webhook(self, task_id: str, webhook: dict[str, Any]) -> None:
         with self._lock:

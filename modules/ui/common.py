@@ -8,10 +8,13 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from modules.api.to_request import Limits, build_request
 from modules.engine import samplers
-from modules.errors import EaselError
-from modules.ui.outputs import save_images
+from modules.errors import EaselError, NotFoundError
+from modules.generation.bodies import GenerationBody
+from modules.generation.pipeline import Submission
+from modules.services import Services
+from modules.tasks.common import TaskStatus
+from modules.ui.outputs import gallery_files
 
 _TASK_ID = re.compile(r"^task\([A-Za-z0-9_-]{1,64}\)$")
 
@@ -87,55 +90,42 @@ def task_id(requested: str | None) -> str | None:
     return None
 
 
-async def run_generation(services, body, requested_id: str | None, user: str | None = None):
-    """Submit `body` (a Txt2ImgBody/Img2ImgBody) to the task queue as a UI job and wait for it.
+async def run_generation(services: Services, body: GenerationBody, requested_id: str | None, user: str | None = None):
+    """Submit `body` through the request pipeline (as the API does: scripts included) and wait for it.
 
     Returns (gallery items, generation_info JSON, first infotext, html log).
     """
+    body.save_images = True  # A1111's WebUI saves to the outputs folders (when samples_save is on)
     try:
-        request = build_request(body, Limits.from_cmd_opts(services.cmd_opts), services.options)
-        request.is_api = False
-        request.user = user
-        task = services.generation.submit(request, task_id=task_id(requested_id))
+        record = await asyncio.to_thread(services.pipeline.submit, body,
+                                         Submission(user=user, task_id=task_id(requested_id), is_api=False))
     except EaselError as e:
         raise gr.Error(e.message) from e
-    try:
-        done = await asyncio.wrap_future(task.future)
-    except asyncio.CancelledError:
-        if task.future.cancelled():
-            raise gr.Error("Interrupted before it started.") from None
-        raise
-    except EaselError as e:
-        raise gr.Error(e.message) from e
-    except Exception as e:  # noqa: BLE001 - the message goes to the browser; the server log has the trace
-        raise gr.Error(f"Generation failed: {e}") from e
-    if done is None:
+    record = await services.queue.wait(record.id)
+    if record.status == TaskStatus.FAILED:
+        raise gr.Error(record.error or "Generation failed.")
+    if record.status == TaskStatus.CANCELLED and not record.images:
         raise gr.Error("Interrupted.")
-    result = done.result
-    fmt = result.samples_format or "png"
-    paths = save_images(services, request.mode, result.images, result.infotexts, result.seeds, fmt, request)
-    info = {"infotexts": result.infotexts, "seeds": result.seeds,
-            "seed": result.seeds[0] if result.seeds else -1, "task": task.id}
-    note = "Interrupted. " if result.interrupted else ""
-    log = f"<p class='easel-time'>{note}Time taken: {done.total_time:.2f} s</p>"
-    items = [(path, None) for path in paths]
-    return items, json.dumps(info), (result.infotexts[0] if result.infotexts else ""), log
+    info = record.info or {}
+    infotexts, seeds = info.get("infotexts", []), info.get("all_seeds", [])
+    shown = {"infotexts": infotexts, "seeds": seeds, "seed": seeds[0] if seeds else -1, "task": record.id}
+    note = "Interrupted. " if record.status == TaskStatus.CANCELLED else ""
+    elapsed = (record.finished_at or 0) - (record.started_at or record.finished_at or 0)
+    log = f"<p class='easel-time'>{note}Time taken: {elapsed:.2f} s</p>"
+    items = [(path, None) for path in gallery_files(services, record.images)]
+    return items, json.dumps(shown), (infotexts[0] if infotexts else ""), log
 
 
-def interrupt_task(services, requested_id: str | None) -> None:
+def interrupt_task(services: Services, requested_id: str | None) -> None:
     """Interrupt the browser's job (cancel it while queued), else the running one."""
     if requested_id:
         try:
-            services.tasks.cancel(requested_id)
+            services.queue.cancel(requested_id)
             return
-        except EaselError:
+        except NotFoundError:
             pass
-    current = services.tasks.current
-    if current is not None:
-        current.control.interrupted = True
+    services.queue.interrupt()
 
 
-def skip_task(services, requested_id: str | None) -> None:
-    current = services.tasks.current
-    if current is not None and (not requested_id or current.id == requested_id):
-        current.control.skipped = True
+def skip_task(services: Services, requested_id: str | None) -> None:
+    services.queue.skip(requested_id or None)

@@ -1,15 +1,16 @@
-"""The Extras tab: upscale one image with the registered upscalers (modules.upscalers.run_extras)."""
+"""The Extras tab: upscale one image with the registered upscalers, as an extras task on the queue (as the API)."""
 from __future__ import annotations
 
-import html
+import asyncio
 from dataclasses import dataclass
 
 import gradio as gr
-from starlette.concurrency import run_in_threadpool
 
 from modules import upscalers
 from modules.errors import EaselError
-from modules.ui.outputs import save_images
+from modules.generation.pipeline import Submission
+from modules.tasks.common import TaskStatus
+from modules.ui.outputs import gallery_files
 
 
 @dataclass
@@ -47,23 +48,24 @@ def build_extras(services) -> ExtrasTab:
                               height=380, format="png")
             info = gr.HTML(elem_id="extras_info")
 
-    def run_sync(source, resize_mode, scale, w, h, do_crop, name_1, name_2, weight):
+    async def run(source, resize_mode, scale, w, h, do_crop, name_1, name_2, weight, request: gr.Request):
         if source is None:
             raise gr.Error("Extras: upload an image first")
+        params = {"resize_mode": int(resize_mode), "upscaling_resize": float(scale),
+                  "upscaling_resize_w": int(w or 512), "upscaling_resize_h": int(h or 512),
+                  "upscaling_crop": bool(do_crop), "upscaler_1": name_1, "upscaler_2": name_2,
+                  "extras_upscaler_2_visibility": float(weight)}
+        sub = Submission(user=getattr(request, "username", None), is_api=False)
         try:
-            upscaled, text = upscalers.run_extras(
-                source, resize_mode=int(resize_mode), upscaling_resize=float(scale),
-                upscaling_resize_w=int(w or 512), upscaling_resize_h=int(h or 512), upscaling_crop=bool(do_crop),
-                upscaler_1=name_1, upscaler_2=name_2, extras_upscaler_2_visibility=float(weight),
-                max_pixels=services.cmd_opts.max_width ** 2)
+            record = await asyncio.to_thread(services.pipeline.submit_extras_image, source, params, sub,
+                                             save_output=True)
         except EaselError as e:
             raise gr.Error(e.message) from e
-        fmt = services.options.get("samples_format")
-        path = save_images(services, "extras", [upscaled], [None], [0], fmt)[0]
-        return path, f"<p>{html.escape(text)}</p>"
-
-    async def run(*args):
-        return await run_in_threadpool(run_sync, *args)
+        record = await services.queue.wait(record.id)
+        if record.status != TaskStatus.SUCCEEDED or not record.images:
+            raise gr.Error(record.error or f"Extras: the task {record.status.value}")
+        info = (record.info or {}).get("html_info", "")
+        return gallery_files(services, record.images)[0], info
 
     run_button.click(run, [image, mode, resize, width, height, crop, upscaler_1, upscaler_2, visibility],
                      [result, info], api_visibility="private", concurrency_limit=None)

@@ -1,5 +1,5 @@
-"""Result images of the WebUI: written to the outputs folders (A1111's samples_save) with their infotext,
-and the gallery panel under each generating tab (infotext of the selected image, "send to" buttons)."""
+"""Result images of the WebUI: the gallery panel under each generating tab (infotext of the selected image,
+"send to" buttons), showing the stored results of the task (the worker also saved them to the outputs folders)."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from modules import image_saving
-from modules.image_saving import samples_folder
+from modules.services import Services
 
 
-def output_roots(services) -> list[Path]:
+def output_roots(services: Services) -> list[Path]:
     """Folders the gallery may serve files from (given to Gradio as allowed paths)."""
     return [services.paths.data_dir / "outputs", ui_temp_dir()]
 
@@ -24,19 +23,17 @@ def ui_temp_dir() -> Path:
     return path
 
 
-def save_images(services, mode: str, images: list, infotexts: list, seeds: list[int], fmt: str,
-                p=None) -> list[str]:
-    """Save results for the gallery: into the outputs folders (with the image-saved callbacks) when
-    `samples_save` is on, else into a temporary folder; returns the paths."""
-    opts = services.options
-    if opts.get("samples_save"):
-        folder = samples_folder(opts, services.paths.data_dir, mode)
-        paths = image_saving.save_images(folder, images, infotexts, seeds, fmt=fmt, options=opts, p=p)
-    else:
-        folder = Path(tempfile.mkdtemp(prefix=f"{mode}-", dir=ui_temp_dir()))
-        paths = image_saving.save_images(folder, images, infotexts, seeds, fmt=fmt, options=opts, p=p,
-                                         callbacks=False)
-    return [str(path) for path in paths]
+def gallery_files(services: Services, keys: list[str]) -> list[str]:
+    """Local files for stored results: the stored file itself when the storage is local, else a temporary copy."""
+    paths = []
+    for key in keys:
+        local = services.storage.local_path(key)
+        if local is None:
+            folder = Path(tempfile.mkdtemp(prefix="result-", dir=ui_temp_dir()))
+            local = folder / key.rsplit("/", 1)[-1]
+            local.write_bytes(services.storage.read(key))
+        paths.append(str(local))
+    return paths
 
 
 @dataclass

@@ -8,9 +8,9 @@ import pytest
 
 from modules.cmd_args import parse_args
 from modules.engine.devices import choose_precision
+from modules.engine.model_manager import GIB, ModelManager
 from modules.model_registry.checkpoints import CheckpointRegistry
 from modules.model_registry.loader import load_pipeline
-from modules.model_registry.manager import GIB, ModelManager
 from modules.model_registry.vae import VaeRegistry
 from modules.paths import DataPaths
 from tests.support import make_data_dir

@@ -41,16 +41,17 @@ def script(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mo
     refreshed: list[str] = []
     services = SimpleNamespace(
         vaes=SimpleNamespace(refresh=lambda: refreshed.append("vae")),
-        paths=SimpleNamespace(hash_cache_file=data_dir / "cache" / "hashes.json"))
-    monkeypatch.setattr(shared, "services", services)
-    monkeypatch.setattr(shared, "data_path", str(data_dir))
-    monkeypatch.setattr(shared, "cmd_opts", argparse.Namespace(no_filebrowser=False, filebrowser_readonly=False))
+        paths=SimpleNamespace(hash_cache_file=data_dir / "cache" / "hashes.json", data_dir=data_dir,
+                              models_dir=data_dir / "models"),
+        cmd_opts=argparse.Namespace(no_filebrowser=False, filebrowser_readonly=False))
+    shared.bind(services)
     monkeypatch.setattr(shared, "refresh_checkpoints", lambda: refreshed.append("ckpt"))
     path = EXTENSION_DIR / "scripts" / "filebrowser.py"
     module = load(path, "filebrowser_script")
     try:
         yield module, refreshed
     finally:
+        shared.unbind(services)
         script_callbacks.remove_callbacks_for_script(str(path))
         sys.modules.pop("filebrowser_script", None)
 
@@ -70,12 +71,12 @@ def test_script_registers_routes_on_app_started(script: tuple[ModuleType, list[s
 
 def test_disabled_and_readonly(script: tuple[ModuleType, list[str]], data_dir: Path) -> None:
     module, _refreshed = script
-    shared.cmd_opts = argparse.Namespace(no_filebrowser=True, filebrowser_readonly=False)
+    shared.services.cmd_opts = argparse.Namespace(no_filebrowser=True, filebrowser_readonly=False)
     app = FastAPI()
     module.on_app_started(None, app)
     assert not [r for r in app.routes if getattr(r, "path", "").startswith("/filebrowser")]
     assert module.on_ui_tabs() == []
-    shared.cmd_opts = argparse.Namespace(no_filebrowser=False, filebrowser_readonly=True)
+    shared.services.cmd_opts = argparse.Namespace(no_filebrowser=False, filebrowser_readonly=True)
     assert module.config_from_shared().readonly
 
 

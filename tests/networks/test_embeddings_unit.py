@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modules.embedding_registry import EmbeddingRegistry
+from modules.engine.embedding_registry import EmbeddingRegistry
 from modules.engine.embeddings import read_embedding
 from modules.engine.text_encoder import PromptEncoder
 from modules.errors import ModelLoadError

@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from modules.embedding_registry import EmbeddingRegistry
 from modules.engine import lora as lora_mod
+from modules.engine.embedding_registry import EmbeddingRegistry
 from modules.engine.lora import ActiveNetwork, LoraApplier, compute_delta, parse_network
 from modules.engine.networks import ExtraNetworks, lora_requests
 from modules.extra_networks import parse_extra_networks
-from modules.lora_registry import LoraRegistry
+from modules.model_registry.loras import LoraRegistry
 from modules.processing import GenerationRequest
 from tests.networks.builders import TE_TARGETS, UNET_TARGETS, kohya_name, lora_state, write_lora
 

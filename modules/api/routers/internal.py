@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from modules.api.auth import require_ui_auth
 from modules.api.deps import ServicesDep
+from modules.services import Services
 from modules.tasks.common import TaskStatus
 
 router = APIRouter(prefix="/internal", tags=["internal"], dependencies=[Depends(require_ui_auth)])
@@ -35,56 +36,39 @@ class ProgressResponse(BaseModel):
     textinfo: str | None = None
 
 
-def _preview(services, task, wanted: bool, known_id: int) -> tuple[str | None, int | None]:
-    """(data URL, id) of the task's latest latents; None when nothing newer than `known_id` exists."""
-    p = task.progress
-    if not wanted or p.latents is None or not services.options.get("live_previews_enable"):
+def _preview(services: Services, task_id: str, wanted: bool, known_id: int) -> tuple[str | None, int | None]:
+    """(data URL, id) of the task's latest live preview; None when nothing newer than `known_id` exists."""
+    if not wanted or not services.options.get("live_previews_enable"):
         return None, known_id
-    preview_id = p.job_no * (p.sampling_steps + 1) + p.sampling_step + 1
-    if preview_id == known_id:
-        return None, known_id
-    from modules.engine.preview import latent_preview_base64
-
     fmt = services.options.get("live_previews_image_format")
-    fmt = fmt if fmt in ("png", "jpeg", "webp") else "png"
-    data = latent_preview_base64(p.latents, p.preview_family, fmt)
-    return f"data:image/{fmt};base64,{data}", preview_id
+    preview = services.queue.preview(task_id, fmt if fmt in ("png", "jpeg", "webp") else "png")
+    if preview is None or preview.id == known_id:
+        return None, known_id
+    return f"data:image/{preview.fmt};base64,{preview.image_b64}", preview.id
 
 
-def _stored(services, task_id: str):
-    store = getattr(services.tasks, "store", None)
-    return store.get(task_id) if store is not None and task_id else None
-
-
-def task_progress(services, body: ProgressRequest) -> ProgressResponse:
+def task_progress(services: Services, body: ProgressRequest) -> ProgressResponse:
     task_id = body.id_task or ""
-    task = services.tasks.get(task_id) if task_id else None
-    if task is None:  # finished (or in another process): the task store knows
-        record = _stored(services, task_id)
-        if record is None:
-            return ProgressResponse(textinfo="Waiting...", id_live_preview=-1)
-        if record.status == TaskStatus.WAITING:
-            return ProgressResponse(queued=True, progress=0.0, id_live_preview=-1, textinfo="In queue...")
-        if record.status == TaskStatus.RUNNING:
-            return ProgressResponse(active=True, progress=record.progress, id_live_preview=-1)
+    record = services.task_store.get(task_id) if task_id else None
+    if record is None:
+        return ProgressResponse(textinfo="Waiting...", id_live_preview=-1)
+    if record.status == TaskStatus.WAITING:
+        position, waiting = services.queue.position(task_id), len(services.queue.pending())
+        return ProgressResponse(queued=True, id_live_preview=-1, progress=0.0,
+                                textinfo=f"In queue: {position} of {waiting}" if position else "In queue...")
+    if record.status.finished:
         return ProgressResponse(completed=True, progress=1.0, eta=0.0, id_live_preview=-1,
                                 textinfo=record.error or record.status.value)
-    if task.status == TaskStatus.WAITING:
-        pending = [t.id for t in services.tasks.pending()]
-        position = pending.index(task.id) + 1 if task.id in pending else 0
-        return ProgressResponse(queued=True, id_live_preview=-1, progress=0.0,
-                                textinfo=f"In queue: {position} of {len(pending)}" if position else "In queue...")
-    if task.status != TaskStatus.RUNNING:
-        return ProgressResponse(completed=True, progress=1.0, eta=0.0, id_live_preview=-1,
-                                textinfo=task.error or task.status.value)
-    p = task.progress
-    progress = min(p.fraction(), 1.0)
-    elapsed = time.time() - (p.started_at or task.started_at or time.time())
+    live = services.queue.progress(task_id)
+    if live is None:  # running in a process whose live state this one cannot read
+        return ProgressResponse(active=True, progress=record.progress, id_live_preview=-1)
+    progress = min(live.fraction(), 1.0)
+    elapsed = time.time() - (live.started_at or record.started_at or time.time())
     eta = elapsed / progress - elapsed if progress > 0 else None
-    preview, preview_id = _preview(services, task, body.live_preview, body.id_live_preview)
-    text = p.textinfo
-    if text is None and p.sampling_steps:
-        text = f"Batch {p.job_no + 1} of {max(p.job_count, 1)}, step {p.sampling_step} of {p.sampling_steps}"
+    preview, preview_id = _preview(services, task_id, body.live_preview, body.id_live_preview)
+    text = live.textinfo
+    if text is None and live.sampling_steps:
+        text = f"Batch {live.job_no + 1} of {max(live.job_count, 1)}, step {live.sampling_step} of {live.sampling_steps}"
     return ProgressResponse(active=True, progress=progress, eta=eta, live_preview=preview,
                             id_live_preview=preview_id, textinfo=text)
 
@@ -96,5 +80,5 @@ def progress(body: ProgressRequest, services: ServicesDep) -> ProgressResponse:
 
 @router.get("/pending-tasks")
 def pending_tasks(services: ServicesDep) -> dict:
-    tasks = [t.id for t in services.tasks.pending()]
+    tasks = [record.id for record in services.queue.pending()]
     return {"size": len(tasks), "tasks": tasks}

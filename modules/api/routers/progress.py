@@ -1,7 +1,8 @@
 """Progress and control of the running generation: /progress, /interrupt, /skip.
 
 `/progress?task_id=<id>` reports that one task (per-task progress: two tasks never read each other's);
-without it, the running task, as A1111. `/interrupt` cancels the running task only (waiting ones stay queued).
+without it, the running task, as A1111. `/interrupt` stops the running task only (waiting ones stay queued).
+Everything is read through the task queue, so it works for a task run by any worker.
 """
 from __future__ import annotations
 
@@ -11,86 +12,72 @@ from fastapi import APIRouter
 
 from modules.api.auth import ApiUser
 from modules.api.deps import ServicesDep
+from modules.services import Services
+from modules.tasks.common import TaskStatus
+from modules.tasks.store_base import TaskRecord
 
 router = APIRouter(prefix="/sdapi/v1", tags=["progress"])
 
 
-def _preview_b64(task) -> str | None:
-    latents = task.progress.latents
-    if latents is None:
-        return None
-    from modules.engine.preview import latent_preview_base64
-
-    return latent_preview_base64(latents, task.progress.preview_family)
+def _idle_state(job: str = "") -> dict:
+    return {"skipped": False, "interrupted": False, "stopping_generation": False, "job": job, "job_count": 0,
+            "job_timestamp": "0", "job_no": 0, "sampling_step": 0, "sampling_steps": 0}
 
 
-def progress_payload(services, skip_current_image: bool = False, task=None, record=None) -> dict:
-    """A1111's /progress shape for `task` (default: the running one); `record` answers for a stored task that
-    is not live here (waiting elsewhere or finished)."""
-    task = task if task is not None or record is not None else services.tasks.current
-    waiting = len(services.tasks.pending())
-    state = {
-        "skipped": False, "interrupted": False, "stopping_generation": False, "job": "",
-        "job_count": 0, "job_timestamp": "0", "job_no": 0, "sampling_step": 0, "sampling_steps": 0,
-    }
-    if task is None and record is not None:
-        done = record.status.finished
-        state.update(job=record.id, job_count=record.progress_state.get("job_count", 0),
-                     job_no=record.progress_state.get("job_no", 0),
-                     sampling_step=record.progress_state.get("sampling_step", 0),
-                     sampling_steps=record.progress_state.get("sampling_steps", 0),
-                     interrupted=record.status.value == "cancelled")
-        return {"progress": 1.0 if done else record.progress, "eta_relative": 0.0, "state": state,
-                "current_image": None, "textinfo": record.status.value, "status": record.status.value}
-    if task is not None and task.status.value == "waiting":
-        position = next((i for i, t in enumerate(services.tasks.pending()) if t.id == task.id), 0)
-        state["job"] = task.id
-        return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None,
-                "textinfo": f"In queue: position {position + 1}", "status": "waiting"}
-    if task is None:
+def progress_payload(services: Services, record: TaskRecord | None, skip_current_image: bool = False) -> dict:
+    """A1111's /progress shape for a task record (None: nothing running)."""
+    queue = services.queue
+    state = _idle_state()
+    if record is None:
+        waiting = len(queue.pending())
         return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None,
                 "textinfo": f"In queue: {waiting}" if waiting else None}
-    p = task.progress
+    if record.status == TaskStatus.WAITING:
+        state["job"] = record.id
+        return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None,
+                "textinfo": f"In queue: position {queue.position(record.id) or 1}", "status": "waiting"}
+    live = queue.progress(record.id) if record.status == TaskStatus.RUNNING else None
+    if live is None:  # finished, or running where this process cannot see its live state
+        stored = record.progress_state
+        state.update(job=record.id, job_count=stored.get("job_count", 0), job_no=stored.get("job_no", 0),
+                     sampling_step=stored.get("sampling_step", 0), sampling_steps=stored.get("sampling_steps", 0),
+                     interrupted=record.status == TaskStatus.CANCELLED)
+        return {"progress": 1.0 if record.status.finished else record.progress, "eta_relative": 0.0, "state": state,
+                "current_image": None, "textinfo": record.status.value, "status": record.status.value}
     state.update({
-        "skipped": task.control.skipped, "interrupted": task.control.interrupted,
-        "stopping_generation": task.control.interrupted, "job": task.id,
-        "job_count": p.job_count, "job_no": p.job_no, "sampling_step": p.sampling_step,
-        "sampling_steps": p.sampling_steps,
-        "job_timestamp": time.strftime("%Y%m%d%H%M%S", time.localtime(task.started_at or time.time())),
+        "skipped": live.skipped, "interrupted": live.interrupted, "stopping_generation": live.interrupted,
+        "job": record.id, "job_count": live.job_count, "job_no": live.job_no, "sampling_step": live.sampling_step,
+        "sampling_steps": live.sampling_steps,
+        "job_timestamp": time.strftime("%Y%m%d%H%M%S", time.localtime(record.started_at or time.time())),
     })
-    progress = min(0.01 + p.fraction(), 1.0) if p.job_count else 0.01
-    elapsed = time.time() - (p.started_at or time.time())
+    progress = min(0.01 + live.fraction(), 1.0) if live.job_count else 0.01
+    elapsed = time.time() - (live.started_at or time.time())
     eta = elapsed / progress - elapsed if progress > 0 else 0.0
+    preview = None if skip_current_image else queue.preview(record.id)
     return {"progress": progress, "eta_relative": eta, "state": state,
-            "current_image": None if skip_current_image else _preview_b64(task), "textinfo": p.textinfo}
+            "current_image": preview.image_b64 if preview is not None else None, "textinfo": live.textinfo,
+            "status": "running"}
 
 
 @router.get("/progress")
 def get_progress(services: ServicesDep, user: ApiUser, skip_current_image: bool = False,
                  task_id: str | None = None) -> dict:
     if not task_id:
-        return progress_payload(services, skip_current_image)
+        running = services.queue.running()
+        return progress_payload(services, running[0] if running else None, skip_current_image)
     from modules.api.routers.task_submit import visible_record
 
-    live = services.tasks.get(task_id)
-    record = visible_record(services, task_id, user)
-    if live is not None and live.status.value in ("waiting", "running"):
-        return progress_payload(services, skip_current_image, task=live)
-    return progress_payload(services, skip_current_image, record=record)
+    return progress_payload(services, visible_record(services, task_id, user), skip_current_image)
 
 
 @router.post("/interrupt")
 def interrupt(services: ServicesDep, _user: ApiUser) -> dict:
-    task = services.tasks.current
-    if task is not None:
-        task.cancel_requested = True
-        task.control.interrupted = True
+    task_id = services.queue.interrupt()
+    if task_id is not None:  # A1111: the interrupted job ends as cancelled (its images so far are kept)
+        services.task_store.request_cancel(task_id)
     return {}
 
 
 @router.post("/skip")
 def skip(services: ServicesDep, _user: ApiUser) -> None:
-    task = services.tasks.current
-    if task is not None:
-        task.control.skipped = True
-    return None
+    services.queue.skip()

@@ -15,8 +15,10 @@ from modules.api.auth import ApiUser
 from modules.api.deps import ServicesDep
 from modules.api.routers.progress import progress_payload
 from modules.api.routers.task_submit import base_url, visible_record
+from modules.services import Services
 from modules.tasks.common import TaskStatus
 from modules.tasks.payloads import task_payload
+from modules.tasks.store_base import TaskRecord
 
 router = APIRouter(tags=["tasks"])
 POLL = 0.1
@@ -33,11 +35,11 @@ def _stream(generator: AsyncIterator[str]) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def payload(services, record, request: Request) -> dict:
+def payload(services: Services, record: TaskRecord, request: Request) -> dict:
     data = task_payload(record, services.links, base_url(request))
-    live = services.tasks.get(record.id)
-    if live is not None and live.status.value == "running":
-        data["progress_state"] = live.progress.as_dict()
+    live = services.queue.progress(record.id) if record.status == TaskStatus.RUNNING else None
+    if live is not None:
+        data["progress_state"] = live.as_dict()
         data["progress"] = data["progress_state"]["fraction"]
     return data
 
@@ -57,7 +59,7 @@ def get_task(task_id: str, services: ServicesDep, user: ApiUser, request: Reques
 @router.post("/sdapi/v1/tasks/{task_id}/cancel")
 def cancel_task(task_id: str, services: ServicesDep, user: ApiUser, request: Request) -> dict:
     visible_record(services, task_id, user)
-    return payload(services, services.tasks.cancel(task_id), request)
+    return payload(services, services.queue.cancel(task_id), request)
 
 
 @router.get("/sdapi/v1/tasks/{task_id}/events")
@@ -69,20 +71,18 @@ async def task_events(task_id: str, services: ServicesDep, user: ApiUser, reques
         last, pinged = None, time.monotonic()
         while not await request.is_disconnected():
             record = services.task_store.get(task_id)
-            live = services.tasks.get(task_id)
             if record.status.finished:
                 yield _sse("result", task_payload(record, services.links, base_url(request)))
                 return
-            progress = progress_payload(services, True, task=live) if live is not None \
-                else progress_payload(services, True, record=record)
-            progress["status"] = live.status.value if live is not None else record.status.value
+            progress = progress_payload(services, record, skip_current_image=True)
+            progress["status"] = record.status.value
             if progress != last:
                 yield _sse("progress", {"task_id": task_id, **progress})
                 last, pinged = progress, time.monotonic()
             elif time.monotonic() - pinged > PING_EVERY:
                 yield ": ping\n\n"
                 pinged = time.monotonic()
-            await asyncio.sleep(POLL)
+            await services.queue.wait(task_id, timeout=POLL)
 
     return _stream(events())
 

@@ -81,9 +81,3 @@ def routers() -> list[APIRouter]:
     from modules.api.routers.serverless import admin, inference, models, tasks
 
     return [inference.router, tasks.router, models.router, admin.router]
-
-
-def install(services) -> None:
-    from modules.api.routers.serverless import inference
-
-    inference.register_restorers(services)

@@ -52,7 +52,7 @@ def _functions(services) -> list[dict]:
     device = str(getattr(services.precision, "device", "cpu"))
     return [{"functionName": w["name"], "model": model, "status": w["state"], "device": device,
              "runningTask": w["task"], "waiting": w["waiting"], "queueSize": w["queue_size"],
-             "timeout": w["timeout"], "alive": w["alive"]} for w in services.tasks.workers()]
+             "timeout": w["timeout"], "alive": w["alive"]} for w in services.describe_workers()]
 
 
 @router.get("/list/sdapi/functions")
@@ -97,9 +97,9 @@ def batch_update(body: BatchUpdate, services: ServicesDep, _user: ApiUser) -> di
         if loaded is None or not any(m and m in loaded for m in body.models):
             raise InvalidRequestError("models: no worker holds any of these models", field="models")
     if body.timeout is not None:
-        services.tasks.task_timeout = float(body.timeout)
+        services.queue.task_timeout = float(body.timeout)
     if body.queueSize is not None:
-        services.tasks.max_waiting = int(body.queueSize)
+        services.queue.max_waiting = int(body.queueSize)
     given = body.model_dump(exclude_unset=True)
     ignored = [name for name in given if name in _NOT_APPLICABLE or name not in BatchUpdate.model_fields]
     message = f"not applicable to Easel workers, ignored: {', '.join(ignored)}" if ignored else ""

@@ -17,13 +17,9 @@ router = new_router("serverless")
 def task_progress(taskId: str, services: ServicesDep, user: ApiUser) -> dict:  # noqa: N803 - the spec's name
     """TaskProgressResponse; progress is 1 once finished and at most 0.99 before (as the reference service)."""
     record = ts.visible_record(services, taskId, user)
-    live = services.tasks.get(taskId)
-    if live is not None and live.status.value in ("waiting", "running"):
-        data = progress_payload(services, False, task=live)
-    else:
-        data = progress_payload(services, True, record=record)
-    status = live.status.value if live is not None else record.status.value
-    finished = status in ("succeeded", "failed", "cancelled")
+    data = progress_payload(services, record, skip_current_image=record.status.finished)
+    status = record.status.value
+    finished = record.status.finished
     progress = 1.0 if finished else min(float(data["progress"]), 0.99)
     return {"taskId": taskId, "progress": progress, "etaRelative": 0.0 if finished else data["eta_relative"],
             "state": {**data["state"], "status": status}, "currentImage": data.get("current_image") or "",
@@ -44,5 +40,5 @@ def task_result(taskId: str, services: ServicesDep, user: ApiUser, request: Requ
 @router.post("/tasks/{taskId}/cancellation")
 def cancel(taskId: str, services: ServicesDep, user: ApiUser) -> dict:  # noqa: N803
     ts.visible_record(services, taskId, user)
-    record = services.tasks.cancel(taskId)
+    record = services.queue.cancel(taskId)
     return {"message": "success", "taskId": taskId, "status": record.status.value}

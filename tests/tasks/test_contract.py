@@ -1,0 +1,246 @@
+"""The contract every TaskStore and TaskQueue implementation passes. Add an implementation to STORES / QUEUES
+(the scale-out issue adds Redis) and the whole suite runs against it."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from modules.errors import ConflictError, NotFoundError, QueueFullError
+from modules.tasks.common import TaskStatus
+from modules.tasks.queue_base import TaskQueue
+from modules.tasks.queue_memory import CRASHED_TWICE, InProcessTaskQueue
+from modules.tasks.store_base import TaskRecord, TaskStore
+from modules.tasks.store_sqlite import SqliteTaskStore
+
+StoreFactory = Callable[[Path], TaskStore]
+STORES: dict[str, StoreFactory] = {"sqlite": lambda root: SqliteTaskStore(root / "tasks.sqlite3")}
+QueueFactory = Callable[[TaskStore, int], TaskQueue]
+QUEUES: dict[str, QueueFactory] = {"memory": lambda store, bound: InProcessTaskQueue(store, max_waiting=bound)}
+
+
+def record(task_id: str, **fields) -> TaskRecord:
+    return TaskRecord(id=task_id, kind=fields.pop("kind", "txt2img"), payload=fields.pop("payload", {"x": 1}),
+                      **fields)
+
+
+@pytest.fixture(params=list(STORES))
+def make_store(request, tmp_path) -> Iterator[Callable[[], TaskStore]]:
+    made: list[TaskStore] = []
+
+    def make() -> TaskStore:  # a second call opens the same data again (a restarted process)
+        store = STORES[request.param](tmp_path)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
+
+
+@pytest.fixture(params=list(QUEUES))
+def make_queue(request, make_store) -> Callable[..., TaskQueue]:
+    def make(bound: int = 8, store: TaskStore | None = None) -> TaskQueue:
+        queue = QUEUES[request.param](store or make_store(), bound)
+        queue.start()
+        return queue
+
+    return make
+
+
+# -- TaskStore -------------------------------------------------------------------------------------------------
+def test_store_keeps_a_record_as_data(make_store):
+    store = make_store()
+    created = store.create(record("t1", user="ann", model="m [abc]", priority="high", params={"prompt": "x"},
+                                  payload={"prompt": "x", "steps": 3}, inputs=["tasks/t1/inputs/a.png"]))
+    assert created.created_at > 0
+    got = store.get("t1")
+    assert (got.kind, got.user, got.model, got.priority, got.status) == ("txt2img", "ann", "m [abc]", "high",
+                                                                        TaskStatus.WAITING)
+    assert got.payload == {"prompt": "x", "steps": 3} and got.inputs == ["tasks/t1/inputs/a.png"]
+    assert store.get("nope") is None
+    with pytest.raises(ConflictError):
+        store.create(record("t1"))
+
+
+def test_store_transitions(make_store):
+    store = make_store()
+    store.create(record("a"))
+    assert store.mark_running("a", 10.0).runs == 1
+    assert store.mark_running("a", 11.0) is None  # only a waiting task starts
+    store.set_progress("a", 0.5, {"job_no": 1})
+    assert store.get("a").progress == 0.5 and store.get("a").progress_state == {"job_no": 1}
+    store.requeue("a")
+    again = store.get("a")
+    assert again.status == TaskStatus.WAITING and again.runs == 1
+    store.mark_running("a", 12.0)
+    item = store.finish("a", TaskStatus.FAILED, error="boom", error_code=422, finished_at=13.0)
+    assert item is not None and item.task_id == "a"
+    assert store.finish("a", TaskStatus.SUCCEEDED, finished_at=14.0) is None  # finished once
+    done = store.get("a")
+    assert (done.status, done.error, done.error_code, done.runs) == (TaskStatus.FAILED, "boom", 422, 2)
+
+
+def test_store_remembers_a_cancel_request(make_store):
+    store = make_store()
+    store.create(record("c"))
+    store.mark_running("c", 1.0)
+    store.request_cancel("c")
+    assert make_store().get("c").cancel_requested  # durable: another connection (a restart) sees it
+
+
+def test_store_lists_and_counts(make_store):
+    store = make_store()
+    for i, user in enumerate(["ann", "bob", "ann"]):
+        store.create(record(f"t{i}", user=user, created_at=100.0 + i))
+    store.mark_running("t1", 200.0)
+    assert [r.id for r in store.list()] == ["t2", "t1", "t0"]
+    assert [r.id for r in store.list(user="ann")] == ["t2", "t0"]
+    assert [r.id for r in store.list(status=[TaskStatus.RUNNING])] == ["t1"]
+    assert [r.id for r in store.list_unfinished()] == ["t0", "t1", "t2"]
+    assert store.count(TaskStatus.WAITING) == 2
+
+
+def test_store_idempotency_and_webhook_state(make_store):
+    store = make_store()
+    store.create(record("i1", user="ann", idempotency_key="k", created_at=time.time()))
+    assert store.find_idempotent("ann", "k", time.time() - 60).id == "i1"
+    assert store.find_idempotent("bob", "k", time.time() - 60) is None
+    assert store.find_idempotent("ann", "k", time.time() + 60) is None
+    store.record_webhook("i1", {"state": "delivered", "attempts": [{"attempt": 1}]})
+    assert store.get("i1").webhook["state"] == "delivered"
+
+
+def test_store_result_stream(make_store):
+    store = make_store()
+    for task_id, user in (("s1", "ann"), ("s2", "bob"), ("s3", "ann")):
+        store.create(record(task_id, user=user))
+        store.finish(task_id, TaskStatus.SUCCEEDED, finished_at=time.time())
+    items = store.sink_read(after=0, user=None, consumer="c", limit=10)
+    assert [i.task_id for i in items] == ["s1", "s2", "s3"] and store.sink_last_index() == items[-1].index
+    assert [i.task_id for i in store.sink_read(after=0, user="ann", consumer="c", limit=10)] == ["s1", "s3"]
+    assert store.sink_commit("c", [items[0].index]) == 1
+    assert store.sink_commit("c", [items[0].index]) == 0
+    assert [i.task_id for i in store.sink_read(after=0, user=None, consumer="c", limit=10)] == ["s2", "s3"]
+    assert len(store.sink_read(after=0, user=None, consumer="other", limit=10)) == 3
+
+
+# -- TaskQueue -------------------------------------------------------------------------------------------------
+def test_queue_hands_out_records_in_order(make_queue):
+    queue = make_queue()
+    for i in range(3):
+        queue.submit(record(f"q{i}"))
+    assert [r.id for r in queue.pending()] == ["q0", "q1", "q2"] and queue.position("q1") == 2
+    job = queue.claim("w", timeout=1)
+    assert job.id == "q0" and job.record.status == TaskStatus.RUNNING and job.record.payload == {"x": 1}
+    assert [r.id for r in queue.running()] == ["q0"] and [r.id for r in queue.pending()] == ["q1", "q2"]
+    assert queue.claim("w", timeout=0.01).id == "q1"
+
+
+def test_queue_claim_gives_nothing_when_empty(make_queue):
+    assert make_queue().claim("w", timeout=0.2) is None
+
+
+def test_queue_bound_and_conflicts(make_queue):
+    queue = make_queue(bound=2)
+    queue.submit(record("b1"))
+    queue.submit(record("b2"))
+    with pytest.raises(QueueFullError) as full:
+        queue.submit(record("b3"))
+    assert full.value.retry_after >= 1
+    queue.claim("w", timeout=1)
+    with pytest.raises(ConflictError):
+        queue.submit(record("b2"))
+
+
+def test_queue_progress_and_preview_are_data(make_queue):
+    queue = make_queue()
+    queue.submit(record("p"))
+    job = queue.claim("w", timeout=1)
+    job.progress.job_count, job.progress.sampling_steps, job.progress.sampling_step = 1, 10, 4
+    job.report()
+    seen = queue.progress("p")
+    assert (seen.sampling_step, seen.sampling_steps) == (4, 10) and seen is not job.progress
+    assert queue.progress("unknown") is None
+    assert queue.preview("p") is None  # no latents published yet
+
+
+def test_queue_cancel_waiting_and_running(make_queue):
+    queue = make_queue()
+    queue.submit(record("run"))
+    queue.submit(record("wait"))
+    job = queue.claim("w", timeout=1)
+    assert queue.cancel("wait").status == TaskStatus.CANCELLED
+    assert [r.id for r in queue.pending()] == []
+    running = queue.cancel("run")
+    assert running.status == TaskStatus.RUNNING and running.cancel_requested and job.control.interrupted
+    with pytest.raises(NotFoundError):
+        queue.cancel("missing")
+
+
+def test_queue_interrupt_and_skip_reach_the_job(make_queue):
+    queue = make_queue()
+    assert queue.interrupt() is None and queue.skip() is None
+    queue.submit(record("j"))
+    job = queue.claim("w", timeout=1)
+    assert queue.skip("j") == "j" and job.control.skipped and not job.control.interrupted
+    assert queue.interrupt() == "j" and job.control.interrupted
+
+
+def test_queue_complete_tells_waiters_and_listeners_once(make_queue):
+    queue = make_queue()
+    finished = []
+    queue.on_finished.append(lambda r: finished.append(r.id))
+    queue.submit(record("done"))
+    job = queue.claim("w", timeout=1)
+
+    async def wait_then_complete() -> TaskRecord:
+        waiting = asyncio.create_task(queue.wait("done", timeout=30))
+        await asyncio.sleep(0)  # let the waiter start waiting, then finish the task from a worker thread
+        await asyncio.to_thread(queue.complete, job, TaskStatus.SUCCEEDED, images=["tasks/done/00000.png"],
+                                info={"seed": 1})
+        return await waiting
+
+    result = asyncio.run(wait_then_complete())
+    assert result.status == TaskStatus.SUCCEEDED and result.images == ["tasks/done/00000.png"]
+    assert result.info == {"seed": 1} and finished == ["done"]
+    assert queue.running() == []
+
+
+def test_queue_wait_times_out_with_the_current_record(make_queue):
+    queue = make_queue()
+    queue.submit(record("slow"))
+    assert asyncio.run(queue.wait("slow", timeout=0.2)).status == TaskStatus.WAITING
+    with pytest.raises(NotFoundError):
+        asyncio.run(queue.wait("missing", timeout=0.2))
+
+
+def test_queue_recovers_stored_tasks_on_start(make_store, make_queue):
+    store = make_store()
+    for task_id in ("waiting", "running-once", "running-twice", "cancelled-running", "no-payload"):
+        store.create(record(task_id, payload=None if task_id == "no-payload" else {"x": 1}))
+    for task_id in ("running-once", "running-twice", "cancelled-running"):
+        store.mark_running(task_id, 1.0)
+    store.requeue("running-twice")
+    store.mark_running("running-twice", 2.0)  # started twice: a second crash
+    store.request_cancel("cancelled-running")
+    queue = make_queue(store=make_store())
+    assert [r.id for r in queue.pending()] == ["waiting", "running-once"]
+    assert store.get("running-twice").error == CRASHED_TWICE
+    assert store.get("cancelled-running").status == TaskStatus.CANCELLED
+    assert store.get("no-payload").status == TaskStatus.FAILED
+
+
+def test_a_task_recorded_by_one_queue_runs_on_another(make_store, make_queue):
+    """Any process that reaches the store can run a stored task: it is data."""
+    first = make_queue(store=make_store())
+    first.submit(record("shared", payload={"prompt": "cat"}))
+    second = make_queue(store=make_store())
+    job = second.claim("other-worker", timeout=1)
+    assert job.id == "shared" and job.record.payload == {"prompt": "cat"}
+    assert first.claim("w", timeout=0.1) is None  # already running elsewhere: not handed out twice
+    second.complete(job, TaskStatus.SUCCEEDED, images=["k"])
+    assert asyncio.run(first.wait("shared", timeout=5)).status == TaskStatus.SUCCEEDED
