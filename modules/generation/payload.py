@@ -9,6 +9,7 @@ from typing import Any
 
 from PIL import Image
 
+from modules import images as image_utils
 from modules.errors import EaselError, InvalidRequestError
 from modules.generation.request import SERVER_FIELDS, GenerationRequest, api_fields
 from modules.storage.base import Storage
@@ -73,6 +74,6 @@ def read_image(storage: Storage, key: str) -> Image.Image:
 
 
 def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    """An input image as stored: lossless, with its text (an infotext carries over to extras results)."""
+    parameters, _items = image_utils.read_infotext(image)
+    return image_utils.encode_image(image, fmt="png", infotext=parameters)
