@@ -215,14 +215,18 @@ class GenerationService:
                          replay: dict | None = None) -> Task:
         """An extras (upscale) task, not yet queued; `params` holds the A1111 extras fields.
         `replay` (JSON, image included) makes it replayable after a restart."""
-        from modules import upscalers
+        from modules import postprocessing, upscalers
 
         names = ("resize_mode", "upscaling_resize", "upscaling_resize_w", "upscaling_resize_h", "upscaling_crop",
-                 "upscaler_1", "upscaler_2", "extras_upscaler_2_visibility")
+                 "upscaler_1", "upscaler_2", "extras_upscaler_2_visibility", "gfpgan_visibility",
+                 "codeformer_visibility", "codeformer_weight")
 
         def run(task: Task) -> EncodedResult:
             started = time.perf_counter()
-            result, info = upscalers.run_extras(image, max_pixels=max_pixels, **{k: params[k] for k in names})
+            with upscalers.stop_check(lambda: task.control.interrupted):
+                result, info = postprocessing.run_extras(
+                    image, max_pixels=max_pixels, face_restorers=self.generator.face_restorers,
+                    **{k: params[k] for k in names if k in params})
             fmt = self.options.get("samples_format")
             data = image_utils.encode_image(result, fmt=fmt, infotext=None,
                                             jpeg_quality=int(self.options.get("jpeg_quality")))

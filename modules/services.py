@@ -34,6 +34,8 @@ class Services:
     webhooks: object = None  # modules.tasks.webhooks.WebhookDispatcher
     catalog: object = None  # modules.tasks.model_catalog.ModelCatalog (serverless /models)
     networks: object = None  # modules.engine.networks.ExtraNetworks (LoRA + textual-inversion registries)
+    sr_upscalers: object = None  # modules.engine.sr_upscalers.SrUpscalers (ESRGAN & co. files as upscalers)
+    face_restorers: object = None  # modules.engine.face_restoration.FaceRestorers (GFPGAN, CodeFormer)
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -105,6 +107,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision)
     generator.networks = _build_networks(paths, options)
+    sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
+    generator.face_restorers = face_restorers
     generation = GenerationService(options, models, generator, tasks, styles,
                                    storage=storage, links=links, data_dir=paths.data_dir)
     tasks.restorer = generation.restore
@@ -129,7 +133,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     services = Services(cmd_opts=cmd_opts, paths=paths, options=options, checkpoints=checkpoints, vaes=vaes,
                         models=models, tasks=tasks, generation=generation, precision=precision, styles=styles,
                         extensions=list(extensions or []), task_store=task_store, storage=storage, links=links,
-                        webhooks=webhooks, catalog=catalog, networks=generator.networks)
+                        webhooks=webhooks, catalog=catalog, networks=generator.networks,
+                        sr_upscalers=sr_upscalers, face_restorers=face_restorers)
     from modules import script_callbacks, shared
     from modules.extensions import load_scripts
     from modules.paths import REPO_ROOT
@@ -138,6 +143,23 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     services.scripts = load_scripts(services.extensions, REPO_ROOT)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services
+
+
+def _build_sr_models(paths: DataPaths, cmd_opts: argparse.Namespace, options: Options, precision):
+    """Upscaler and face-restoration files (models/ESRGAN, ..., models/GFPGAN, models/Codeformer), scanned now."""
+    from modules.engine.face_restoration import FaceRestorers
+    from modules.engine.sr_upscalers import SrUpscalers
+    from modules.model_registry.sr_models import SrModelRegistry, model_folders
+
+    folders = model_folders(paths.models_dir, cmd_opts)
+    for kind_folders in folders.values():
+        kind_folders[0].mkdir(parents=True, exist_ok=True)
+    registry = SrModelRegistry(folders)
+    sr_upscalers = SrUpscalers(registry, options, precision)
+    sr_upscalers.refresh()
+    restorers = FaceRestorers(registry, options, precision, folders=folders,
+                              gfpgan_model=getattr(cmd_opts, "gfpgan_model", None))
+    return sr_upscalers, restorers
 
 
 def _build_networks(paths: DataPaths, options: Options):

@@ -1,4 +1,4 @@
-"""The Extras tab: upscale one image with the registered upscalers (modules.upscalers.run_extras)."""
+"""The Extras tab: upscale one image and restore its faces (modules.postprocessing.run_extras)."""
 from __future__ import annotations
 
 import html
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
 
-from modules import upscalers
+from modules import postprocessing, upscalers
 from modules.errors import EaselError
 from modules.ui.outputs import save_images
 
@@ -41,20 +41,32 @@ def build_extras(services) -> ExtrasTab:
                 upscaler_2 = gr.Dropdown(names, value="None", label="Upscaler 2", elem_id="extras_upscaler_2")
                 visibility = gr.Slider(0, 1, value=0, step=0.001, label="Upscaler 2 visibility",
                                        elem_id="extras_upscaler_2_visibility")
+            with gr.Row():
+                gfpgan = gr.Slider(0, 1, value=0, step=0.001, label="GFPGAN visibility",
+                                   elem_id="extras_gfpgan_visibility")
+            with gr.Row():
+                codeformer = gr.Slider(0, 1, value=0, step=0.001, label="CodeFormer visibility",
+                                       elem_id="extras_codeformer_visibility")
+                codeformer_weight = gr.Slider(0, 1, value=0, step=0.001,
+                                              label="CodeFormer weight (0 = maximum effect, 1 = minimum effect)",
+                                              elem_id="extras_codeformer_weight")
             run_button = gr.Button("Generate", variant="primary", elem_id="extras_generate")
         with gr.Column(scale=1):
             result = gr.Image(label="Result", type="filepath", interactive=False, elem_id="extras_result",
                               height=380, format="png")
             info = gr.HTML(elem_id="extras_info")
 
-    def run_sync(source, resize_mode, scale, w, h, do_crop, name_1, name_2, weight):
+    def run_sync(source, resize_mode, scale, w, h, do_crop, name_1, name_2, weight, gfpgan_v, codeformer_v,
+                 codeformer_w):
         if source is None:
             raise gr.Error("Extras: upload an image first")
         try:
-            upscaled, text = upscalers.run_extras(
+            upscaled, text = postprocessing.run_extras(
                 source, resize_mode=int(resize_mode), upscaling_resize=float(scale),
                 upscaling_resize_w=int(w or 512), upscaling_resize_h=int(h or 512), upscaling_crop=bool(do_crop),
                 upscaler_1=name_1, upscaler_2=name_2, extras_upscaler_2_visibility=float(weight),
+                gfpgan_visibility=float(gfpgan_v), codeformer_visibility=float(codeformer_v),
+                codeformer_weight=float(codeformer_w), face_restorers=services.face_restorers,
                 max_pixels=services.cmd_opts.max_width ** 2)
         except EaselError as e:
             raise gr.Error(e.message) from e
@@ -65,6 +77,7 @@ def build_extras(services) -> ExtrasTab:
     async def run(*args):
         return await run_in_threadpool(run_sync, *args)
 
-    run_button.click(run, [image, mode, resize, width, height, crop, upscaler_1, upscaler_2, visibility],
+    run_button.click(run, [image, mode, resize, width, height, crop, upscaler_1, upscaler_2, visibility, gfpgan,
+                           codeformer, codeformer_weight],
                      [result, info], api_visibility="private", concurrency_limit=None)
     return ExtrasTab(image, result, info)
