@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from modules.errors import ModelLoadError
+from modules.model_registry.init_lock import MODULE_INIT_LOCK
 from modules.model_registry.spandrel_import import architecture_registry
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ def _load_descriptor(registry: Any, state: dict[str, torch.Tensor], path: Path) 
     import spandrel
 
     try:
-        descriptor = registry.load(state)
+        with MODULE_INIT_LOCK:  # never while accelerate builds a checkpoint on the meta device in another thread
+            descriptor = registry.load(state)
     except spandrel.UnsupportedModelError as exc:
         raise ModelLoadError(f"'{path.name}': spandrel does not know this architecture") from exc
     except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
