@@ -16,7 +16,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 STAMP = Path(sys.prefix) / ".easel-install-stamp"
-NO_DEPS = ["open-clip-torch==3.3.0"]
+NO_DEPS = ["open-clip-torch==3.3.0", "spandrel==0.4.2"]  # both declare torchvision; neither needs it here
+# Test only: CodeFormer's architecture lives in spandrel-extra-arches under its authors' non-commercial S-Lab
+# License 1.0, so Easel does not install it for serving (operators who accept that licence install it themselves);
+# the tests use it to check the CodeFormer path with random weights.
+NO_DEPS_TEST = ["spandrel-extra-arches==0.2.0"]
 
 
 def _pip(*args: str) -> None:
@@ -34,7 +38,7 @@ def _fingerprint(files: list[Path]) -> str:
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(" ".join(NO_DEPS).encode())
+    digest.update(" ".join(NO_DEPS + NO_DEPS_TEST).encode())
     return digest.hexdigest()
 
 
@@ -48,7 +52,7 @@ def install_requirements(extra: list[str]) -> None:
     for path in files:
         args += ["-r", str(path)]
     _pip(*args)
-    _pip("install", "--no-deps", *NO_DEPS)
+    _pip("install", "--no-deps", *NO_DEPS, *(NO_DEPS_TEST if "requirements-test.txt" in extra else []))
     if importlib.util.find_spec("torchvision") is not None:
         _pip("uninstall", "-y", "torchvision")
     STAMP.write_text(fingerprint)

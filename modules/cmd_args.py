@@ -21,6 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lora-dir", type=str, default=None, help="extra folder scanned for LoRA files")
     add("--embeddings-dir", type=str, default=None, help="extra folder scanned for textual-inversion embeddings")
 
+    # Upscaler and face-restoration weight folders (A1111 names); each adds a folder beside the models/<Kind> one
+    for kind in ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "BSRGAN", "ScuNET", "GFPGAN", "CodeFormer"):
+        add(f"--{kind.lower()}-models-path", type=str, default=None, help=f"extra folder scanned for {kind} model files")
+    add("--gfpgan-dir", type=str, default=None, help="extra folder scanned for GFPGAN model files (A1111 legacy)")
+    add("--gfpgan-model", type=str, default=None, help="GFPGAN model file name to use when several are present")
+
     # Server
     add("--listen", action="store_true", help="bind 0.0.0.0 instead of 127.0.0.1")
     add("--server-name", type=str, default=None, help="host name or address to bind (overrides --listen)")

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageColor, ImageOps, PngImagePlugin
 
+from modules import upscalers
 from modules.errors import InvalidRequestError
 
 LANCZOS = Image.Resampling.LANCZOS
@@ -262,7 +263,6 @@ def resize_image(
     Enlarging uses `upscaler_name` (None, "None" or an L image: plain Lanczos), then Lanczos to the exact size.
     An unknown upscaler raises InvalidRequestError(field=field).
     """
-    from modules import upscalers  # upscalers does not import this module; keep the dependency one-way
 
     if width < 1 or height < 1:
         raise InvalidRequestError(f"{field}: target size {width}x{height} is invalid", field=field)

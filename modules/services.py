@@ -29,8 +29,10 @@ from modules.tasks.worker import HandlerRegistry, Worker
 
 if TYPE_CHECKING:
     from modules.engine.devices import Precision
+    from modules.engine.face_restoration import FaceRestorers
     from modules.engine.model_manager import ModelManager
     from modules.engine.networks import ExtraNetworks
+    from modules.engine.sr_upscalers import SrUpscalers
     from modules.generation.jobs import GenerationJobs
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.vae import VaeRegistry
@@ -51,6 +53,8 @@ class Services:
     vaes: VaeRegistry
     models: ModelManager
     networks: ExtraNetworks
+    sr_upscalers: SrUpscalers  # ESRGAN & co. files as upscalers
+    face_restorers: FaceRestorers  # GFPGAN, CodeFormer
     styles: StyleDatabase
     scripts: ScriptRegistry
     task_store: TaskStore
@@ -150,6 +154,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
     networks = _build_networks(paths, options)
     generator.networks = networks
+    sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
+    generator.face_restorers = face_restorers
     webhooks = WebhookDispatcher(
         task_store, load_secret(cmd_opts.webhook_secret, "EASEL_WEBHOOK_SECRET", secrets_file, "webhook"),
         payload=lambda record: task_payload(record, links), max_attempts=cmd_opts.webhook_retries,
@@ -164,13 +170,15 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
 
     scripts = load_scripts(list(extensions or []), REPO_ROOT)
     pipeline = GenerationPipeline(BuildContext(limits, options, checkpoints, vaes, styles, scripts), storage, queue,
-                                  webhook_allow_private=cmd_opts.webhook_allow_private)
+                                  webhook_allow_private=cmd_opts.webhook_allow_private, face_restorers=face_restorers)
     jobs = GenerationJobs(options=options, models=models, generator=generator, scripts=scripts, storage=storage,
-                          outputs=ResultWriter(storage, files, options, paths.data_dir), limits=limits)
+                          outputs=ResultWriter(storage, files, options, paths.data_dir), limits=limits,
+                          face_restorers=face_restorers)
     handlers = HandlerRegistry()
     jobs.register(handlers)
     services = Services(cmd_opts=cmd_opts, paths=paths, options=options, limits=limits, precision=precision,
-                        checkpoints=checkpoints, vaes=vaes, models=models, networks=networks, styles=styles,
+                        checkpoints=checkpoints, vaes=vaes, models=models, networks=networks,
+                        sr_upscalers=sr_upscalers, face_restorers=face_restorers, styles=styles,
                         scripts=scripts, task_store=task_store, queue=queue, storage=storage, files=files,
                         links=links, webhooks=webhooks, catalog=catalog, pipeline=pipeline, jobs=jobs,
                         handlers=handlers, extensions=list(extensions or []))
@@ -195,6 +203,24 @@ def _watch_model_options(options: Options, models: ModelManager, vaes: VaeRegist
 
     options.on_change("sd_model_checkpoint", on_checkpoint_change)
     options.on_change("sd_vae", on_vae_change)
+
+
+def _build_sr_models(paths: DataPaths, cmd_opts: argparse.Namespace, options: Options,
+                     precision: Precision) -> tuple[SrUpscalers, FaceRestorers]:
+    """Upscaler and face-restoration files (models/ESRGAN, ..., models/GFPGAN, models/Codeformer), scanned now."""
+    from modules.engine.face_restoration import FaceRestorers
+    from modules.engine.sr_upscalers import SrUpscalers
+    from modules.model_registry.sr_models import SrModelRegistry, model_folders
+
+    folders = model_folders(paths.models_dir, cmd_opts)
+    for kind_folders in folders.values():
+        kind_folders[0].mkdir(parents=True, exist_ok=True)
+    registry = SrModelRegistry(folders)
+    sr_upscalers = SrUpscalers(registry, options, precision)
+    sr_upscalers.refresh()
+    restorers = FaceRestorers(registry, options, precision, folders=folders,
+                              gfpgan_model=getattr(cmd_opts, "gfpgan_model", None))
+    return sr_upscalers, restorers
 
 
 def _build_networks(paths: DataPaths, options: Options) -> ExtraNetworks:

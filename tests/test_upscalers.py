@@ -6,7 +6,8 @@ from PIL import Image
 
 from modules import upscalers
 from modules.errors import InvalidRequestError
-from modules.upscalers import UpscalerInfo, get_upscaler, list_upscalers, run_extras, upscale
+from modules.postprocessing import run_extras
+from modules.upscalers import UpscalerInfo, get_upscaler, list_upscalers, upscale
 
 
 def _img(w: int = 100, h: int = 60, color=(200, 50, 50)) -> Image.Image:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modules import infotext
+from modules import infotext, upscalers
 from modules.engine import hires, img2img, samplers
 from modules.engine.cond_builder import ConditioningBuilder
 from modules.engine.nan_check import check_for_nans
@@ -23,7 +23,7 @@ from modules.processing import GenerationRequest, GenerationResult
 logger = logging.getLogger(__name__)
 
 VERSION = "easel-0.1.0"
-FACE_RESTORATION_NONE = "none installed"  # infotext "Face restoration" when restore_faces asks for a restorer Easel lacks
+FACE_RESTORATION_NONE = "none installed"  # infotext "Face restoration" when restore_faces finds no restorer installed
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Generator:
         self.precision = precision
         self.disable_nan_check = disable_nan_check  # --disable-nan-check; the option of the same name also turns it off
         self.networks = None  # modules.engine.networks.ExtraNetworks: LoRA + textual inversion (set by services)
+        self.face_restorers = None  # modules.engine.face_restoration.FaceRestorers (set by services)
 
     def run(self, p: GenerationRequest, model: ModelView, control: StepControl,
             on_job: Callable[[int, int], None] | None = None) -> GenerationResult:
@@ -76,7 +77,8 @@ class Generator:
         embeddings = self.networks.embedding_lookup(pipe) if self.networks is not None else None
         builder = ConditioningBuilder.for_pipe(pipe, model.family, self.options, embeddings=embeddings)
         if p.restore_faces:
-            p.extra_generation_params["Face restoration"] = FACE_RESTORATION_NONE
+            p.extra_generation_params["Face restoration"] = (self.face_restorers.label() if self.face_restorers
+                                                             is not None else FACE_RESTORATION_NONE)
         hr = hires.plan(p, sampler, schedule)
         jobs = 2 if hr is not None else 1  # A1111 counts the hires pass as a job of its own
 
@@ -86,7 +88,7 @@ class Generator:
 
         images: list[Image.Image] = []
         infotexts: list[str] = []
-        with tiled(pipe, p.tiling):
+        with tiled(pipe, p.tiling), upscalers.stop_check(control.stop_requested):
             for n in range(p.n_iter):
                 if control.interrupted:
                     break
@@ -181,6 +183,8 @@ class Generator:
         if hr is not None and not control.stop_requested():
             latents = hires.second_pass(self, p, model, hr, builder, latents, control)
         decoded = self.decode(pipe, latents)
+        if p.restore_faces and self.face_restorers is not None:  # A1111: after decoding, before the overlay
+            decoded = self.face_restorers.restore_generated(decoded, control.stop_requested)
         if prepared is not None:
             decoded = img2img.apply_overlay(decoded, prepared)
         return decoded
@@ -272,7 +276,8 @@ class Generator:
             "steps": p.steps,
             "batch_size": p.batch_size,
             "restore_faces": p.restore_faces,
-            "face_restoration_model": None,
+            "face_restoration_model": (self.face_restorers.choose() if p.restore_faces and self.face_restorers
+                                       is not None else None),
             "sd_model_name": model.model_name,
             "sd_model_hash": model.shorthash,
             "sd_vae_name": model.vae_name,

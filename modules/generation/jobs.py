@@ -33,6 +33,7 @@ class GenerationJobs:
     storage: Storage  # task inputs and results
     outputs: ResultWriter
     limits: Limits
+    face_restorers: Any = None  # modules.engine.face_restoration.FaceRestorers
 
     def register(self, handlers: HandlerRegistry) -> None:
         handlers.register("txt2img", self.generate)
@@ -114,11 +115,13 @@ class GenerationJobs:
     # -- extras ---------------------------------------------------------------------------------------------------
     def extras(self, job: Job) -> Outcome:
         """Upscale one stored image (A1111 extras); `save_output` also writes it to the extras outputs folder."""
-        from modules import upscalers
+        from modules import postprocessing, upscalers
 
         payload = job.record.payload or {}
         image = read_image(self.storage, payload["image"])
-        result, text = upscalers.run_extras(image, max_pixels=self.limits.max_size ** 2, **payload["params"])
+        with upscalers.stop_check(lambda: job.control.interrupted):
+            result, text = postprocessing.run_extras(image, max_pixels=self.limits.max_size ** 2,
+                                                     face_restorers=self.face_restorers, **payload["params"])
         fmt = self.options.get("samples_format")
         keys = self.outputs.store_results(job.id, [result], [None], fmt)
         if payload.get("save_output"):

@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from modules import images as image_utils
-from modules import upscalers
+from modules import postprocessing
 from modules.errors import ConflictError, EaselError
 from modules.generation.bodies import GenerationBody
 from modules.generation.build import BuildContext, build_request, mode_of
@@ -24,7 +24,8 @@ from modules.tasks.webhooks import check_webhook_url
 logger = logging.getLogger(__name__)
 IMAGE_PARAMS = ("init_images", "mask", "image", "imageList")
 EXTRAS_FIELDS = ("resize_mode", "upscaling_resize", "upscaling_resize_w", "upscaling_resize_h", "upscaling_crop",
-                 "upscaler_1", "upscaler_2", "extras_upscaler_2_visibility")
+                 "upscaler_1", "upscaler_2", "extras_upscaler_2_visibility", "gfpgan_visibility",
+                 "codeformer_visibility", "codeformer_weight")
 
 
 @dataclass
@@ -40,8 +41,10 @@ class Submission:
 
 
 class GenerationPipeline:
-    def __init__(self, ctx: BuildContext, storage: Storage, queue: TaskQueue, *, webhook_allow_private: bool = False):
+    def __init__(self, ctx: BuildContext, storage: Storage, queue: TaskQueue, *, webhook_allow_private: bool = False,
+                 face_restorers: Any = None):
         self.ctx = ctx
+        self.face_restorers = face_restorers  # which restorers are installed (extras check them before queueing)
         self.storage = storage
         self.queue = queue
         self.webhook_allow_private = webhook_allow_private
@@ -67,8 +70,9 @@ class GenerationPipeline:
 
     def submit_extras_image(self, image: Image.Image, params: dict[str, Any], sub: Submission, *,
                             save_output: bool = False, public: dict[str, Any] | None = None) -> TaskRecord:
-        params = {name: params[name] for name in EXTRAS_FIELDS}
-        upscalers.check_extras(image, max_pixels=self.ctx.limits.max_size ** 2, **params)
+        params = {name: params[name] for name in EXTRAS_FIELDS if name in params}
+        postprocessing.check_extras(image, max_pixels=self.ctx.limits.max_size ** 2, face_restorers=self.face_restorers,
+                                    **params)
         task_id = self._task_id("extras", sub)
         key = self._write_image(input_key(task_id, "image"), image)
         payload = {"image": key, "params": params, "save_output": save_output}

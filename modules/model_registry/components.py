@@ -6,8 +6,8 @@ assigned into them (no random init, no copy beyond the dtype cast) and any missi
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import torch
@@ -18,12 +18,18 @@ UNET_PREFIX = "model.diffusion_model."
 _HARMLESS_EXTRA = ("position_ids", "text_projection.weight", "logit_scale")
 
 
-def _empty_weights():
-    try:
-        from accelerate import init_empty_weights
-    except ImportError:  # accelerate is a hard requirement, but keep a slow path
-        return nullcontext()
-    return init_empty_weights()
+@contextmanager
+def _empty_weights() -> Iterator[None]:
+    from modules.model_registry.init_lock import MODULE_INIT_LOCK  # other threads must not build modules meanwhile
+
+    with MODULE_INIT_LOCK:
+        try:
+            from accelerate import init_empty_weights
+        except ImportError:  # accelerate is a hard requirement, but keep a slow path
+            yield
+            return
+        with init_empty_weights():
+            yield
 
 
 def assign_weights(model: torch.nn.Module, state: Mapping[str, Tensor], dtype: torch.dtype, what: str) -> None:

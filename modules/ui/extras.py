@@ -1,4 +1,4 @@
-"""The Extras tab: upscale one image with the registered upscalers, as an extras task on the queue (as the API)."""
+"""The Extras tab: upscale one image and restore its faces, as an extras task on the queue (as the API)."""
 from __future__ import annotations
 
 import asyncio
@@ -42,19 +42,30 @@ def build_extras(services) -> ExtrasTab:
                 upscaler_2 = gr.Dropdown(names, value="None", label="Upscaler 2", elem_id="extras_upscaler_2")
                 visibility = gr.Slider(0, 1, value=0, step=0.001, label="Upscaler 2 visibility",
                                        elem_id="extras_upscaler_2_visibility")
+            with gr.Row():
+                gfpgan = gr.Slider(0, 1, value=0, step=0.001, label="GFPGAN visibility",
+                                   elem_id="extras_gfpgan_visibility")
+            with gr.Row():
+                codeformer = gr.Slider(0, 1, value=0, step=0.001, label="CodeFormer visibility",
+                                       elem_id="extras_codeformer_visibility")
+                codeformer_weight = gr.Slider(0, 1, value=0, step=0.001,
+                                              label="CodeFormer weight (0 = maximum effect, 1 = minimum effect)",
+                                              elem_id="extras_codeformer_weight")
             run_button = gr.Button("Generate", variant="primary", elem_id="extras_generate")
         with gr.Column(scale=1):
             result = gr.Image(label="Result", type="filepath", interactive=False, elem_id="extras_result",
                               height=380, format="png")
             info = gr.HTML(elem_id="extras_info")
 
-    async def run(source, resize_mode, scale, w, h, do_crop, name_1, name_2, weight, request: gr.Request):
+    async def run(source, resize_mode, scale, w, h, do_crop, name_1, name_2, weight, gfpgan_v, codeformer_v,
+                  codeformer_w, request: gr.Request):
         if source is None:
             raise gr.Error("Extras: upload an image first")
         params = {"resize_mode": int(resize_mode), "upscaling_resize": float(scale),
                   "upscaling_resize_w": int(w or 512), "upscaling_resize_h": int(h or 512),
                   "upscaling_crop": bool(do_crop), "upscaler_1": name_1, "upscaler_2": name_2,
-                  "extras_upscaler_2_visibility": float(weight)}
+                  "extras_upscaler_2_visibility": float(weight), "gfpgan_visibility": float(gfpgan_v),
+                  "codeformer_visibility": float(codeformer_v), "codeformer_weight": float(codeformer_w)}
         sub = Submission(user=getattr(request, "username", None), is_api=False)
         try:
             record = await asyncio.to_thread(services.pipeline.submit_extras_image, source, params, sub,
@@ -67,6 +78,7 @@ def build_extras(services) -> ExtrasTab:
         info = (record.info or {}).get("html_info", "")
         return gallery_files(services, record.images)[0], info
 
-    run_button.click(run, [image, mode, resize, width, height, crop, upscaler_1, upscaler_2, visibility],
+    run_button.click(run, [image, mode, resize, width, height, crop, upscaler_1, upscaler_2, visibility, gfpgan,
+                           codeformer, codeformer_weight],
                      [result, info], api_visibility="private", concurrency_limit=None)
     return ExtrasTab(image, result, info)

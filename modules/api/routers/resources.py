@@ -16,7 +16,8 @@ LATENT_UPSCALE_MODES = ["Latent", "Latent (antialiased)", "Latent (bicubic)", "L
 
 
 @router.get("/upscalers")
-def list_upscalers(_user: ApiUser) -> list[dict]:
+def list_upscalers(services: ServicesDep, _user: ApiUser) -> list[dict]:
+    services.sr_upscalers.refresh()  # files added since: only new or changed files are read
     return [{"name": u.name, "model_name": u.model_name, "model_path": u.model_path, "model_url": u.model_url,
              "scale": float(u.scale)} for u in upscalers.list_upscalers()]
 
@@ -39,15 +40,23 @@ def hypernetworks(services: ServicesDep, _user: ApiUser) -> list[dict]:
     return [{"name": f.stem, "path": str(f)} for f in files]
 
 
+@router.post("/refresh-upscalers")
+def refresh_upscalers(services: ServicesDep, _user: ApiUser) -> None:
+    """Easel: rescan the upscaler and face-restoration folders (the GET listings rescan too)."""
+    services.sr_upscalers.refresh()
+
+
 @router.get("/face-restorers")
-def face_restorers(_user: ApiUser) -> list[dict]:
-    # No face-restoration model ships with Easel; restore_faces is accepted and reported as not run.
-    return []
+def face_restorers(services: ServicesDep, _user: ApiUser) -> list[dict]:
+    services.sr_upscalers.refresh()
+    return services.face_restorers.listing()
 
 
 @router.get("/realesrgan-models")
-def realesrgan_models(_user: ApiUser) -> list[dict]:
-    return []
+def realesrgan_models(services: ServicesDep, _user: ApiUser) -> list[dict]:
+    services.sr_upscalers.refresh()
+    return [{"name": e.name, "path": str(e.path), "scale": e.scale}
+            for e in services.sr_upscalers.registry.upscalers() if e.kind == "RealESRGAN"]
 
 
 @router.post("/interrogate")
