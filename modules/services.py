@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 from modules.errors import EaselError, ModelNotFoundError
 from modules.options import Options
-from modules.paths import DataPaths
-from modules.shared_options import default_options
+from modules.paths import LEGACY_SECRETS_FILE, DataPaths
+from modules.request_limits import RequestLimits
+from modules.shared_options import default_options, pinned_from_flags
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     from modules.tasks.model_catalog import ModelCatalog
     from modules.tasks.payloads import task_payload
     from modules.tasks.queue_memory import InProcessTaskQueue
-    from modules.tasks.signing import LinkSigner, load_secret
+    from modules.tasks.signing import LinkSigner, load_secret, migrate_secrets
     from modules.tasks.store_sqlite import SqliteTaskStore
     from modules.tasks.webhooks import WebhookDispatcher
 
@@ -85,7 +86,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     paths = DataPaths.from_data_dir(cmd_opts.data_dir, cmd_opts.ckpt_dir, cmd_opts.vae_dir,
                                     cmd_opts.lora_dir, cmd_opts.embeddings_dir)
     paths.ensure()
-    options = Options(default_options(), path=paths.config_file)
+    options = Options(default_options(), path=paths.config_file, pinned=pinned_from_flags(cmd_opts))
     options.load()
     precision = choose_precision(cmd_opts)
     checkpoints = CheckpointRegistry(paths)
@@ -99,7 +100,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     tasks = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
     tasks.task_timeout = cmd_opts.task_timeout
     storage = LocalStorage(paths.outputs_dir)
-    secrets_file = paths.data_dir / "secrets.json"
+    secrets_file = paths.secrets_file
+    migrate_secrets(paths.data_dir / LEGACY_SECRETS_FILE, secrets_file)
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
                        ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)
@@ -108,6 +110,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     generation = GenerationService(options, models, generator, tasks, styles,
                                    storage=storage, links=links, data_dir=paths.data_dir)
     tasks.restorer = generation.restore
+    generation.limits = RequestLimits.from_cmd_opts(cmd_opts)
     webhooks = WebhookDispatcher(
         task_store, load_secret(cmd_opts.webhook_secret, "EASEL_WEBHOOK_SECRET", secrets_file, "webhook"),
         payload=lambda record: task_payload(record, links), max_attempts=cmd_opts.webhook_retries,
