@@ -18,6 +18,7 @@ from modules import images as image_utils
 from modules.engine.generator import Generator, fill_seeds_and_prompts
 from modules.errors import EaselError
 from modules.processing import GenerationRequest, GenerationResult
+from modules.request_limits import ImageBudget
 from modules.tasks.common import Task, check_task_id
 from modules.tasks.store_base import TaskRecord
 
@@ -59,6 +60,8 @@ class GenerationService:
         self.storage = storage  # modules.storage.base.Storage; None: results are not stored (benchmarks)
         self.links = links  # modules.tasks.signing.LinkSigner
         self.restorers: dict[str, Restorer] = {}
+        self.limits = None  # modules.request_limits.RequestLimits: the run-time image cap (set by services)
+        self._budget: ImageBudget | None = None
 
     def submit(self, request: GenerationRequest, *, task_id: str | None = None, params: dict | None = None,
                idempotency_key: str | None = None, webhook_url: str | None = None,
@@ -135,6 +138,7 @@ class GenerationService:
         """A1111's order: the selected script's run() (which may call process_images), else process_images."""
         started = time.perf_counter()
         self._task = task
+        self._budget = ImageBudget(self.limits.max_images) if self.limits is not None else None
         try:
             runner = request.scripts
             if runner is not None:
@@ -155,6 +159,11 @@ class GenerationService:
         task = self._task
         if task is None:
             raise RuntimeError("process_images must run inside a generation task")
+        if task.control.interrupted:  # cancelled: a script's remaining generations end at once
+            empty = {"all_prompts": [], "all_negative_prompts": [], "all_seeds": [], "all_subseeds": [], "infotexts": []}
+            return GenerationResult(images=[], infotexts=[], info=empty, seeds=[], subseeds=[], interrupted=True)
+        if self._budget is not None:
+            self._budget.charge(request)
         runner = request.scripts
         with self.models.lock, self._overrides(request):
             if runner is not None:

@@ -1,13 +1,14 @@
 """Builds a validated `GenerationRequest` from a txt2img/img2img body, resolving A1111 defaults once."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modules import images as image_utils
 from modules.api.models import GenerationBody, Img2ImgBody, Txt2ImgBody
 from modules.engine import hires, samplers
 from modules.errors import InvalidRequestError, NotFoundError
 from modules.processing import GenerationRequest
+from modules.request_limits import RequestLimits, check_request
 
 
 @dataclass(frozen=True)
@@ -17,11 +18,13 @@ class Limits:
     max_images: int = 64
     max_steps: int = 150
     max_input_pixels: int = 4096 * 4096
+    costs: RequestLimits = field(default_factory=RequestLimits)  # prompt, seed and script bounds
 
     @classmethod
     def from_cmd_opts(cls, cmd_opts) -> Limits:
         return cls(max_size=cmd_opts.max_width, max_batch_size=cmd_opts.max_batch_size,
-                   max_images=cmd_opts.max_batch_size * 4, max_input_pixels=cmd_opts.max_input_pixels)
+                   max_images=cmd_opts.max_batch_size * 4, max_input_pixels=cmd_opts.max_input_pixels,
+                   costs=RequestLimits.from_cmd_opts(cmd_opts))
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -95,6 +98,7 @@ def build_request(body: GenerationBody, limits: Limits, options) -> GenerationRe
         _fill_txt2img(request, body, limits)
     elif isinstance(body, Img2ImgBody):
         _fill_img2img(request, body, limits)
+    check_request(request, limits.costs)  # prompt cost, seeds, seed resize (modules/request_limits.py)
     return request
 
 

@@ -20,6 +20,7 @@ from modules.api.models import GenerationBody, GenerationResponse, Img2ImgBody, 
 from modules.api.routers import task_submit as ts
 from modules.api.to_request import Limits, build_request
 from modules.processing import GenerationRequest
+from modules.request_limits import check_plan
 from modules.tasks.store_base import TaskRecord
 from modules.tasks.webhooks import check_webhook_url
 
@@ -49,13 +50,16 @@ def _echo_parameters(params: dict, kind: str) -> dict:
 
 def prepare(body: GenerationBody, services, user: str | None) -> GenerationRequest:
     """The validated GenerationRequest of a body, scripts resolved (also used to rebuild stored tasks)."""
-    request = build_request(body, Limits.from_cmd_opts(services.cmd_opts), services.options)
+    limits = Limits.from_cmd_opts(services.cmd_opts)
+    request = build_request(body, limits, services.options)
     request.user = user
     runner = services.scripts.runner(request.mode)
     script, request.script_args = runner.build_args(body.script_name, body.script_args, body.alwayson_scripts)
     request.scripts = runner
     request.script_name = body.script_name if script is not None else None
     request.alwayson_entries = runner.plain_alwayson_entries(body.alwayson_scripts)
+    if script is not None:  # a script's generations count against the image cap before it is queued
+        check_plan(runner.plan(request), limits.costs, script=request.script_name)
     return request
 
 
