@@ -70,6 +70,9 @@ class InProcessTaskQueue(TaskQueue):
         for record in self.store.list_unfinished():
             if record.id in self._live:
                 continue
+            if record.cancel_requested:  # cancelled while it ran, then the process died: stays cancelled
+                self._finish_record(record.id, TaskStatus.CANCELLED, error="cancelled while running")
+                continue
             if record.status == TaskStatus.RUNNING:
                 if record.runs >= 2:
                     self._finish_record(record.id, TaskStatus.FAILED, error=CRASHED_TWICE)
@@ -141,6 +144,7 @@ class InProcessTaskQueue(TaskQueue):
             self._finish_record(task_id, TaskStatus.CANCELLED, error="cancelled before it started")
             task.future.set_exception(_cancelled(task_id))
         elif task is not None:  # running (or being picked up): stops at its next step
+            self.store.request_cancel(task_id)  # durable: a crash before it stops does not bring it back
             task.cancel_requested = True
             task.control.interrupted = True
         else:

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, user TEXT, model TEXT, status TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, progress_state TEXT, params TEXT, summary TEXT, images TEXT, urls TEXT,
     info TEXT, error TEXT, runs INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT, webhook_url TEXT,
-    base_url TEXT, webhook TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL
+    base_url TEXT, webhook TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_idem ON tasks(idempotency_key, user, created_at);
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS sink_commits (
 _JSON_FIELDS = ("progress_state", "params", "summary", "images", "urls", "info", "webhook")
 _COLUMNS = ("id", "kind", "user", "model", "status", "progress", "progress_state", "params", "summary", "images",
             "urls", "info", "error", "runs", "idempotency_key", "webhook_url", "base_url", "webhook",
-            "created_at", "started_at", "finished_at", "updated_at")
+            "created_at", "started_at", "finished_at", "updated_at", "cancel_requested")
+_ADDED_COLUMNS = {"cancel_requested": "INTEGER NOT NULL DEFAULT 0"}  # columns newer than some existing databases
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -56,6 +58,7 @@ def _row_to_record(row: sqlite3.Row) -> TaskRecord:
     data["images"] = data["images"] or []
     data["urls"] = data["urls"] or []
     data["webhook"] = data["webhook"] or {}
+    data["cancel_requested"] = bool(data["cancel_requested"])
     return TaskRecord(**data)
 
 
@@ -71,6 +74,10 @@ class SqliteTaskStore(TaskStore):
         self._conn = connect(self.path)
         with self._lock:
             self._conn.executescript(SCHEMA)
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
+            for column, declaration in _ADDED_COLUMNS.items():
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} {declaration}")
 
     def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
@@ -169,7 +176,14 @@ class SqliteTaskStore(TaskStore):
     def requeue(self, task_id: str) -> None:
         with self._lock:
             self._conn.execute("UPDATE tasks SET status = 'waiting', started_at = NULL, progress = 0, "
-                               "updated_at = ? WHERE id = ? AND status = 'running'", (time.time(), task_id))
+                               "updated_at = ? WHERE id = ? AND status = 'running' AND cancel_requested = 0",
+                               (time.time(), task_id))
+
+    def request_cancel(self, task_id: str) -> bool:
+        with self._lock:
+            cur = self._conn.execute("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? "
+                                     "AND status IN ('waiting', 'running')", (time.time(), task_id))
+            return bool(cur.rowcount)
 
     def record_webhook(self, task_id: str, webhook: dict[str, Any]) -> None:
         with self._lock:

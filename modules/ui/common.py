@@ -132,7 +132,7 @@ def interrupt_task(services, requested_id: str | None) -> None:
             pass
     current = services.tasks.current
     if current is not None:
-        current.control.interrupted = True
+        services.tasks.cancel(current.id)  # recorded, so it stays cancelled across a crash
 
 
 def skip_task(services, requested_id: str | None) -> None:

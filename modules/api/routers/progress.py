@@ -83,8 +83,7 @@ def get_progress(services: ServicesDep, user: ApiUser, skip_current_image: bool 
 def interrupt(services: ServicesDep, _user: ApiUser) -> dict:
     task = services.tasks.current
     if task is not None:
-        task.cancel_requested = True
-        task.control.interrupted = True
+        services.tasks.cancel(task.id)  # recorded: the task stays cancelled even if the process dies now
     return {}
 
 
