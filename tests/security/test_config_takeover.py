@@ -11,6 +11,7 @@ from tests.security.conftest import SMALL, error_text
 from tests.security.test_secrets_filebrowser import API, _tus_create
 
 FLAG_ONLY = {"api_forbid_local_requests": False, "api_enable_requests": False}
+FLAGS = {"api_forbid_local_requests": "--api-allow-local-requests", "api_enable_requests": "--api-disable-requests"}
 
 
 def _upload(api: httpx.Client, folder: str, name: str, data: bytes) -> int:
@@ -27,6 +28,7 @@ def test_security_options_cannot_be_set(api):
     for key, value in FLAG_ONLY.items():
         response = api.post("/sdapi/v1/options", json={key: value})
         assert response.status_code == 422 and key in error_text(response), response.text
+        assert FLAGS[key] in error_text(response)  # the refusal names the flag that does change it
         overridden = api.post("/sdapi/v1/txt2img", json={**SMALL, "override_settings": {key: value}})
         assert overridden.status_code == 422 and key in error_text(overridden)
         serverless = api.post("/options", json={"data": {key: value}})

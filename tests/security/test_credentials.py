@@ -38,9 +38,10 @@ def test_docs_need_basic_credentials_besides_the_token(secure_server, path):
 
 
 def test_every_api_route_needs_credentials(api, secure_server):
-    """Each GET route of the OpenAPI schema, asked without credentials and with the token alone: 401."""
+    """Each GET route of the OpenAPI schema, the docs and the WebUI's stream routes, asked without credentials and
+    with the token alone: 401."""
     schema = api.get("/openapi.json").json()
-    paths = [p for p, ops in schema["paths"].items() if "get" in ops]
+    paths = [p for p, ops in schema["paths"].items() if "get" in ops] + [*DOCS, "/gradio_api/heartbeat/{session}"]
     assert len(paths) > 20
     public = {"/internal/ping", "/storage/{key}"}
     with httpx.Client(base_url=secure_server.url, headers={"Token": TOKEN}) as token_only, \
