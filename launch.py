@@ -76,13 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     if cmd_opts.api:
         logger.info("--api: the API is always on in Easel")
 
-    import uvicorn
+    from modules.api.serve import serve
 
     _services, app = assemble(cmd_opts, extensions)
     host = cmd_opts.server_name or ("0.0.0.0" if cmd_opts.listen else "127.0.0.1")
     port = cmd_opts.port or (7861 if cmd_opts.nowebui else 7860)
     logger.info("Easel on http://%s:%d (%s)", host, port, "API only" if cmd_opts.nowebui else "WebUI + API")
-    uvicorn.run(app, host=host, port=port, timeout_keep_alive=cmd_opts.timeout_keep_alive, log_level="info")
+    serve(app, host=host, port=port, timeout_keep_alive=cmd_opts.timeout_keep_alive,
+          timeout_graceful_shutdown=cmd_opts.timeout_graceful_shutdown)
     return 0
 
 

@@ -4,6 +4,17 @@ from __future__ import annotations
 import argparse
 import os
 
+from modules.generation.limits import add_flags as add_limit_flags
+
+# Flags whose values are credentials or keys: /sdapi/v1/cmd-flags shows them masked (extensions' flags too,
+# when their names say so).
+SECRET_FLAG_WORDS = ("auth", "token", "secret", "password", "passwd", "credential")
+MASK = "********"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -37,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--api-log", action="store_true", help="log one line per API request")
     add("--api-server-stop", action="store_true", help="enable /sdapi/v1/server-stop, -restart and -kill")
     add("--timeout-keep-alive", type=int, default=30, help="uvicorn keep-alive timeout in seconds")
+    add("--timeout-graceful-shutdown", type=float, default=5.0,
+        help="on SIGTERM, seconds open responses (SSE, WebUI streams) get to finish before they are closed")
     add("--cors-allow-origins", type=str, default=None, help="comma-separated allowed CORS origins")
     add("--cors-allow-origins-regex", type=str, default=None, help="regex of allowed CORS origins")
 
@@ -59,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-width", type=int, default=2048, help="largest accepted width/height in pixels")
     add("--max-batch-size", type=int, default=16, help="largest accepted batch_size and batch_size*n_iter / 8")
     add("--max-input-pixels", type=int, default=4096 * 4096, help="largest accepted decoded input image (pixels)")
+    add_limit_flags(parser)
+
+    # Security settings: flags (or environment variables) only, never options or config.json (docs/security.md)
+    add("--api-allow-local-requests", action="store_true",
+        default=_env_flag("EASEL_API_ALLOW_LOCAL_REQUESTS"),
+        help="let image links (image_link, URL inputs) reach private, loopback and link-local addresses; sets the "
+             "A1111 option api_forbid_local_requests to false (or env EASEL_API_ALLOW_LOCAL_REQUESTS=1)")
+    add("--api-disable-requests", action="store_true", default=_env_flag("EASEL_API_DISABLE_REQUESTS"),
+        help="refuse every http(s) URL input; sets the A1111 option api_enable_requests to false "
+             "(or env EASEL_API_DISABLE_REQUESTS=1)")
 
     # WebUI
     add("--always-hide-tabs", type=str, default="",
@@ -86,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--min-ram-reserved", type=float, default=4.0,
         help="with --sd-dynamic-cache: evict cached checkpoints while free RAM would fall under this many GB")
     return parser
+
+
+def is_secret_flag(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_FLAG_WORDS)
+
+
+def masked_flags(cmd_opts: argparse.Namespace) -> dict:
+    """The flags as /sdapi/v1/cmd-flags shows them: every credential or key replaced by MASK when set."""
+    return {name: (MASK if value not in (None, "", False) and is_secret_flag(name) else value)
+            for name, value in vars(cmd_opts).items()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

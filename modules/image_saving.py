@@ -8,16 +8,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from modules.path_guard import PathGuard, make_dirs
+from modules.paths import private_paths
+
 _OUTDIR_OPTION = {"txt2img": "outdir_txt2img_samples", "img2img": "outdir_img2img_samples",
                   "extras": "outdir_extras_samples"}
 
 
 def samples_folder(options: Any, data_dir: Path, mode: str) -> Path:
-    """The folder for `mode`'s images from the options (`outdir_*`, `save_to_dirs`), under the data dir."""
-    configured = options.get("outdir_samples") or options.get(_OUTDIR_OPTION.get(mode, "outdir_txt2img_samples"))
-    folder = Path(configured)
-    if not folder.is_absolute():
-        folder = data_dir / folder
+    """The folder for `mode`'s images from the options (`outdir_*`, `save_to_dirs`), created inside the data dir.
+
+    The option was confined when it was set; it is checked again here, where it is used, and the folder is made
+    only after that check, on the resolved path (modules/path_guard.py): ForbiddenPathError naming the option.
+    """
+    key = "outdir_samples" if options.get("outdir_samples") else _OUTDIR_OPTION.get(mode, "outdir_txt2img_samples")
+    guard = PathGuard(data_dir, protected=private_paths(data_dir))
+    folder = guard.confine(options.get(key), field=key)
     if options.get("save_to_dirs"):
-        folder = folder / time.strftime("%Y-%m-%d")
-    return folder
+        folder = guard.confine(f"{folder}/{time.strftime('%Y-%m-%d')}", field=key)
+    return make_dirs(folder, guard, field=key)

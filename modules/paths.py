@@ -8,6 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+PRIVATE_DIR = "private"
+LEGACY_SECRETS_FILE = "secrets.json"  # where secrets lived before the private folder (migrated on start)
+TASKS_DB = "tasks.sqlite3"
+SERVER_FILES = ("config.json", "config.json.tmp", "config.json.bad", "styles.csv", "styles.csv.tmp", "cache")
+
+
+def private_paths(data_dir: str | Path) -> tuple[Path, ...]:
+    """The data dir's paths no API may reach: the private folder, the live task database (and its SQLite
+    side files) and the pre-migration secrets file."""
+    root = Path(data_dir)
+    db = root / TASKS_DB
+    return (root / PRIVATE_DIR, root / LEGACY_SECRETS_FILE, db,
+            *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal")))
 
 
 @dataclass(frozen=True)
@@ -93,11 +106,30 @@ class DataPaths:
 
     @property
     def tasks_db(self) -> Path:
-        return self.data_dir / "tasks.sqlite3"
+        return self.data_dir / TASKS_DB
 
     @property
     def hash_cache_file(self) -> Path:
         return self.cache_dir / "hashes.json"
+
+    @property
+    def private_dir(self) -> Path:
+        """Server-only state (secrets): never listed, read or written through the FileBrowser or any option."""
+        return self.data_dir / PRIVATE_DIR
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.private_dir / "secrets.json"
+
+    @property
+    def private_paths(self) -> tuple[Path, ...]:
+        return private_paths(self.data_dir)
+
+    @property
+    def server_files(self) -> tuple[Path, ...]:
+        """Files the server reads its settings from: writable through the FileBrowser only with
+        --filebrowser-allow-config."""
+        return tuple(self.data_dir / name for name in SERVER_FILES)
 
     def ensure(self) -> None:
         """Create the folders of the layout (idempotent)."""
@@ -106,3 +138,4 @@ class DataPaths:
             self.controlnet_dir, self.esrgan_dir, self.beautifulprompt_dir, self.outputs_dir, self.cache_dir,
         ):
             d.mkdir(parents=True, exist_ok=True)
+        self.private_dir.mkdir(mode=0o700, exist_ok=True)

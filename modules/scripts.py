@@ -86,6 +86,13 @@ class Script:
         """Selectable scripts: do the whole generation and return a `Processed` (or None for the normal path)."""
         return None
 
+    def plan(self, p: Any, *args: Any) -> Any:
+        """Easel extension for selectable scripts that run several generations: yield (lazily) a copy of `p` for each
+        generation `run` will make, with that generation's fields set. The server checks each one like a request
+        and counts their images against the image cap before queueing (modules/generation/costs.py). None: unknown
+        (the run-time cap still applies)."""
+        return None
+
     def setup(self, p: Any, *args: Any) -> None:
         """Called when `p` is created, before anything else (skipped for API calls when `setup_for_ui_only`)."""
 

@@ -284,6 +284,15 @@ class ScriptRunner:
     def before_hr(self, p: Any, args: Sequence[Any] | None = None) -> None:
         self._dispatch("before_hr", p, args)
 
+    def plan(self, p: Any, args: Sequence[Any] | None = None) -> Any:
+        """The selected script's `plan(p, *its_args)` (an iterable of generations), or None."""
+        args = self._args(p, args)
+        index = args[0] if args else 0
+        if not index:
+            return None
+        script = self.selectable_scripts[int(index) - 1]
+        return script.plan(p, *args[script.args_from:script.args_to])
+
     def run(self, p: Any, args: Sequence[Any] | None = None) -> Any:
         """Run the selected script (`args[0]`, 1-based): `script.run(p, *its_args)`. None when no script is
         selected or the script returned None (then the caller runs the normal generation). Errors propagate."""

@@ -17,8 +17,8 @@ from modules.generation.build import BuildContext
 from modules.generation.limits import Limits
 from modules.generation.pipeline import GenerationPipeline
 from modules.options import Options
-from modules.paths import DataPaths
-from modules.shared_options import default_options
+from modules.paths import LEGACY_SECRETS_FILE, DataPaths
+from modules.shared_options import default_options, pinned_from_flags
 from modules.storage.base import Storage
 from modules.styles import StyleDatabase
 from modules.tasks.queue_base import TaskQueue
@@ -124,14 +124,14 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.tasks.model_catalog import ModelCatalog
     from modules.tasks.payloads import task_payload
     from modules.tasks.queue_memory import InProcessTaskQueue
-    from modules.tasks.signing import load_secret
+    from modules.tasks.signing import load_secret, migrate_secrets
     from modules.tasks.store_sqlite import SqliteTaskStore
 
     set_offline_env()
     paths = DataPaths.from_data_dir(cmd_opts.data_dir, cmd_opts.ckpt_dir, cmd_opts.vae_dir,
                                     cmd_opts.lora_dir, cmd_opts.embeddings_dir)
     paths.ensure()
-    options = Options(default_options(), path=paths.config_file)
+    options = Options(default_options(), path=paths.config_file, pinned=pinned_from_flags(cmd_opts))
     options.load()
     limits = Limits.from_cmd_opts(cmd_opts)
     precision = choose_precision(cmd_opts)
@@ -147,7 +147,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     queue.task_timeout = cmd_opts.task_timeout
     storage = LocalStorage(paths.outputs_dir)
     files = LocalStorage(paths.data_dir)
-    secrets_file = paths.data_dir / "secrets.json"
+    secrets_file = paths.secrets_file
+    migrate_secrets(paths.data_dir / LEGACY_SECRETS_FILE, secrets_file)
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
                        ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)

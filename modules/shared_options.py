@@ -4,6 +4,14 @@ from __future__ import annotations
 from modules.options import OptionInfo
 
 EMPHASIS_MODES = ["Original", "No norm", "Ignore", "None"]
+PATH = "path"  # OptionInfo.kind of folder options: confined to the data dir when set and when used
+
+# Security settings: set by flag (or environment variable) only; options, config.json, the FileBrowser and
+# override_settings cannot change them (docs/security.md).
+FLAG_ONLY = {
+    "api_enable_requests": "--api-disable-requests",
+    "api_forbid_local_requests": "--api-allow-local-requests",
+}
 SAMPLES_FORMATS = ["png", "jpg", "jpeg", "webp"]
 
 
@@ -27,12 +35,12 @@ def default_options() -> dict[str, OptionInfo]:
         "return_mask": O(False, "For inpainting, include the greyscale mask in results", "saving-images"),
         "return_mask_composite": O(False, "For inpainting, include masked composite in results", "saving-images"),
         # Paths
-        "outdir_samples": O("", "Output directory for images; if empty, defaults to three directories below", "saving-paths"),
-        "outdir_txt2img_samples": O("outputs/txt2img-images", "Output directory for txt2img images", "saving-paths"),
-        "outdir_img2img_samples": O("outputs/img2img-images", "Output directory for img2img images", "saving-paths"),
-        "outdir_extras_samples": O("outputs/extras-images", "Output directory for images from extras tab", "saving-paths"),
-        "outdir_txt2img_grids": O("outputs/txt2img-grids", "Output directory for txt2img grids", "saving-paths"),
-        "outdir_img2img_grids": O("outputs/img2img-grids", "Output directory for img2img grids", "saving-paths"),
+        "outdir_samples": O("", "Output directory for images; if empty, defaults to three directories below", "saving-paths", kind=PATH),
+        "outdir_txt2img_samples": O("outputs/txt2img-images", "Output directory for txt2img images", "saving-paths", kind=PATH),
+        "outdir_img2img_samples": O("outputs/img2img-images", "Output directory for img2img images", "saving-paths", kind=PATH),
+        "outdir_extras_samples": O("outputs/extras-images", "Output directory for images from extras tab", "saving-paths", kind=PATH),
+        "outdir_txt2img_grids": O("outputs/txt2img-grids", "Output directory for txt2img grids", "saving-paths", kind=PATH),
+        "outdir_img2img_grids": O("outputs/img2img-grids", "Output directory for img2img grids", "saving-paths", kind=PATH),
         "save_to_dirs": O(True, "Save images to a subdirectory", "saving-to-dirs"),
         "directories_filename_pattern": O("[date]", "Directory name pattern", "saving-to-dirs"),
         # Stable Diffusion
@@ -59,7 +67,8 @@ def default_options() -> dict[str, OptionInfo]:
         # Sampler parameters
         "eta_ddim": O(0.0, "Eta for DDIM", "sampler-params", minimum=0.0, maximum=1.0, infotext="Eta DDIM"),
         "eta_ancestral": O(1.0, "Eta for k-diffusion samplers", "sampler-params", minimum=0.0, maximum=1.0, infotext="Eta"),
-        "eta_noise_seed_delta": O(0, "Eta noise seed delta", "sampler-params", minimum=0, infotext="ENSD"),
+        "eta_noise_seed_delta": O(0, "Eta noise seed delta", "sampler-params", minimum=0, maximum=2**32 - 1,
+                                  infotext="ENSD"),
         "s_churn": O(0.0, "sigma churn", "sampler-params", minimum=0.0, maximum=100.0),
         "s_tmin": O(0.0, "sigma tmin", "sampler-params", minimum=0.0, maximum=10.0),
         "s_tmax": O(0.0, "sigma tmax", "sampler-params", minimum=0.0, maximum=999.0),
@@ -107,4 +116,13 @@ def default_options() -> dict[str, OptionInfo]:
         "unload_models_when_training": O(False, "Move VAE and CLIP to RAM when training", "training"),
         "interrogate_keep_models_in_memory": O(False, "Keep models in VRAM", "interrogate"),
         "disabled_extensions": O([], "Disabled extensions", "extensions"),
+    }
+
+
+def pinned_from_flags(cmd_opts) -> dict[str, tuple[object, str]]:
+    """The FLAG_ONLY options' values from the flags: {key: (value, flag)} for `Options.pinned`."""
+    return {
+        "api_enable_requests": (not getattr(cmd_opts, "api_disable_requests", False), FLAG_ONLY["api_enable_requests"]),
+        "api_forbid_local_requests": (not getattr(cmd_opts, "api_allow_local_requests", False),
+                                      FLAG_ONLY["api_forbid_local_requests"]),
     }

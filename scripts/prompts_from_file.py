@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import random
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from modules import processing, scripts, shared
@@ -119,21 +119,17 @@ class Script(scripts.Script):
         prompt_txt = gr.Textbox(label="List of prompt inputs", lines=1, elem_id=self.elem_id("prompt_txt"))
         return [checkbox_iterate, checkbox_iterate_batch, prompt_position, prompt_txt]
 
-    def run(self, p: Any, checkbox_iterate: Any, checkbox_iterate_batch: Any, prompt_position: Any,
-            prompt_txt: Any) -> Any:
+    @staticmethod
+    def _cells(p: Any, checkbox_iterate: Any, prompt_position: Any, prompt_txt: Any) -> Iterator[Any]:
+        """One copy of `p` per line, the line's values applied (what `plan` shows and `run` generates)."""
         lines = [x for x in (x.strip() for x in str(prompt_txt or "").splitlines()) if x]
         if not lines:
             raise InvalidRequestError("Prompts from file or textbox: the prompt list is empty", field="script_args")
-        jobs = [parse_line(line) for line in lines]
-        per_iter = 2 if p.enable_hr and not p.is_img2img else 1  # a hires pass is a job too
-        total = sum(int(args.get("n_iter", p.n_iter)) for args in jobs) * per_iter
-        if (checkbox_iterate or checkbox_iterate_batch) and p.seed in (None, -1, ""):
-            p.seed = random.randrange(4294967294)
-
-        results = []
-        done = 0
-        for line_no, args in enumerate(jobs, start=1):
+        seed = p.seed
+        for line_no, line in enumerate(lines, start=1):
+            args = parse_line(line)
             pc = copy.copy(p)
+            pc.seed = seed
             pc.override_settings = dict(p.override_settings)
             pc.extra_generation_params = dict(p.extra_generation_params)
             pc.styles = list(p.styles)
@@ -144,11 +140,32 @@ class Script(scripts.Script):
             if args.get("negative_prompt") and p.negative_prompt:
                 pc.negative_prompt = (f"{args['negative_prompt']} {p.negative_prompt}" if prompt_position == "start"
                                       else f"{p.negative_prompt} {args['negative_prompt']}")
+            yield pc
+            if checkbox_iterate and seed not in (None, -1, ""):
+                seed = seed + p.batch_size * p.n_iter
+
+    def plan(self, p: Any, checkbox_iterate: Any, checkbox_iterate_batch: Any, prompt_position: Any,
+             prompt_txt: Any) -> Iterator[Any]:
+        return self._cells(p, checkbox_iterate, prompt_position, prompt_txt)
+
+    def run(self, p: Any, checkbox_iterate: Any, checkbox_iterate_batch: Any, prompt_position: Any,
+            prompt_txt: Any) -> Any:
+        lines = [x for x in (x.strip() for x in str(prompt_txt or "").splitlines()) if x]
+        per_iter = 2 if p.enable_hr and not p.is_img2img else 1  # a hires pass is a job too
+        total = sum(int(parse_line(line).get("n_iter", p.n_iter)) for line in lines) * per_iter
+        if (checkbox_iterate or checkbox_iterate_batch) and p.seed in (None, -1, ""):
+            p.seed = random.randrange(4294967294)
+
+        results = []
+        done = 0
+        for pc in self._cells(p, checkbox_iterate, prompt_position, prompt_txt):
+            if shared.state.interrupted:
+                break  # cancelled: the remaining lines are not generated
             pc.job_offset, pc.job_total = done, total
             done += pc.n_iter * per_iter
             results.append(processing.process_images(pc))
-            if checkbox_iterate:
-                p.seed = p.seed + p.batch_size * p.n_iter
+        if not any(r.images for r in results):
+            return results[0] if results else processing.process_images(p)
 
         first = results[0]
         infotexts = [t for r in results for t in r.infotexts]

@@ -18,9 +18,10 @@ import copy
 import csv
 import dataclasses
 import itertools
+import math
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from io import StringIO
 from typing import Any
 
@@ -143,6 +144,7 @@ AXES: list[Axis] = [
     Axis("Size", str, _size),
 ]
 SEED_AXES = ("Seed", "Var. seed")
+MAX_AXIS_VALUES = 1024  # a sanity bound while parsing; the image cap (modules/generation/costs.py) is the real one
 
 RE_RANGE = re.compile(r"\s*([+-]?\s*\d+)\s*-\s*([+-]?\s*\d+)(?:\s*\(([+-]\d+)\s*\))?\s*")
 RE_RANGE_FLOAT = re.compile(r"\s*([+-]?\s*\d+(?:.\d*)?)\s*-\s*([+-]?\s*\d+(?:.\d*)?)(?:\s*\(([+-]\d+(?:.\d*)?)\s*\))?\s*")
@@ -163,8 +165,17 @@ def _num(text: str) -> str:
     return text.replace(" ", "")
 
 
+def _room(axis: Axis, out: list, count: float) -> None:
+    """Refuse a value list that would grow past MAX_AXIS_VALUES (checked before a range is expanded)."""
+    if not math.isfinite(count) or len(out) + count > MAX_AXIS_VALUES:
+        raise InvalidRequestError(f"script_args: X/Y/Z plot: the {axis.label} axis has more than {MAX_AXIS_VALUES} "
+                                  "values",
+                                  field="script_args")
+
+
 def parse_values(axis: Axis, text: str, dropdown: list | None = None, csv_mode: bool = False) -> list[Any]:
-    """A1111's `process_axis` value parsing, ranges included; InvalidRequestError for a value of the wrong type."""
+    """A1111's `process_axis` value parsing, ranges included; InvalidRequestError for a value of the wrong type
+    and for an axis of more than MAX_AXIS_VALUES values (counted before a range is expanded)."""
     if axis.label == "Nothing":
         return [0]
     values = list(dropdown) if axis.has_choices and not csv_mode and dropdown else csv_list(text)
@@ -174,23 +185,35 @@ def parse_values(axis: Axis, text: str, dropdown: list | None = None, csv_mode: 
             if axis.type in (int, float) and str(val).strip() == "":
                 continue
             if axis.type is int and (m := RE_RANGE.fullmatch(val)) is not None:
-                out += list(range(int(_num(m[1])), int(_num(m[2])) + 1, int(m[3]) if m[3] else 1))
+                span = range(int(_num(m[1])), int(_num(m[2])) + 1, int(m[3]) if m[3] else 1)
+                _room(axis, out, len(span))
+                out += list(span)
             elif axis.type is int and (m := RE_RANGE_COUNT.fullmatch(val)) is not None:
                 num = int(m[3]) if m[3] else 1
+                _room(axis, out, num)
                 out += [int(x) for x in np.linspace(int(_num(m[1])), int(_num(m[2])), num).tolist()]
             elif axis.type is float and (m := RE_RANGE_FLOAT.fullmatch(val)) is not None:
+                start, stop = float(_num(m[1])), float(_num(m[2]))
                 step = float(m[3]) if m[3] else 1.0
-                out += np.arange(float(_num(m[1])), float(_num(m[2])) + step, step).tolist()
+                _room(axis, out, (stop + step - start) / step if step else math.inf)
+                out += np.arange(start, stop + step, step).tolist()
             elif axis.type is float and (m := RE_RANGE_COUNT_FLOAT.fullmatch(val)) is not None:
                 num = int(float(m[3])) if m[3] else 1
+                _room(axis, out, num)
                 out += np.linspace(float(_num(m[1])), float(_num(m[2])), num).tolist()
             else:
+                _room(axis, out, 1)
                 out.append(val)
         if axis.type == "perm":
+            _room(axis, [], math.factorial(min(len(out), 20)))
             return list(itertools.permutations(out))
-        return [axis.type(x) for x in out]
-    except ValueError as e:
+        values = [axis.type(x) for x in out]
+    except (ValueError, OverflowError) as e:
         raise InvalidRequestError(f"X/Y/Z plot: bad {axis.label} values {text!r}: {e}", field="script_args") from e
+    if axis.type is float and not all(math.isfinite(v) for v in values):
+        raise InvalidRequestError(f"script_args: X/Y/Z plot: {axis.label} values must be finite numbers",
+                                  field="script_args")
+    return values
 
 
 def find_axis(value: Any, is_img2img: bool) -> Axis:
@@ -249,13 +272,10 @@ class Script(scripts.Script):
         controls.append(gr.Checkbox(label="Draw grid", value=True, elem_id=self.elem_id("draw_grid")))
         return controls
 
-    def run(self, p: Any, x_type: Any, x_values: Any, x_values_dropdown: Any, y_type: Any, y_values: Any,
-            y_values_dropdown: Any, z_type: Any, z_values: Any, z_values_dropdown: Any, draw_legend: Any = True,
-            include_lone_images: Any = False, include_sub_grids: Any = False, no_fixed_seeds: Any = False,
-            vary_seeds_x: Any = False, vary_seeds_y: Any = False, vary_seeds_z: Any = False, margin_size: Any = 0,
-            csv_mode: Any = False, draw_grid: Any = True) -> Any:
-        if not no_fixed_seeds and p.seed in (None, -1, ""):
-            p.seed = random.randrange(4294967294)
+    def _axes(self, p: Any, x_type: Any, x_values: Any, x_values_dropdown: Any, y_type: Any, y_values: Any,
+              y_values_dropdown: Any, z_type: Any, z_values: Any, z_values_dropdown: Any, no_fixed_seeds: Any,
+              csv_mode: Any) -> tuple[list[tuple[Axis, list[Any]]], list[str]]:
+        """The three axes with their parsed (and checked) values, and the values as the infotext shows them."""
         axes, texts = [], []
         for kind, dropdown, text in ((x_type, x_values_dropdown, x_values), (y_type, y_values_dropdown, y_values),
                                      (z_type, z_values_dropdown, z_values)):
@@ -271,12 +291,15 @@ class Script(scripts.Script):
                     shared.services.checkpoints.get(v, field="script_args")
             axes.append((axis, values))
             texts.append(str(text) if text or not dropdown else ", ".join(map(str, dropdown)))
-        (xa, xs), (ya, ys), (za, zs) = axes
-        count = len(xs) * len(ys) * len(zs)
-        cells: list[Any] = [None] * count
-        order = sorted((2, 1, 0), key=lambda i: -axes[i][0].cost)  # A1111: the costliest axis outermost
+        return axes, texts
+
+    @staticmethod
+    def _cells(p: Any, axes: list[tuple[Axis, list[Any]]], vary: tuple[Any, Any, Any]) -> Iterator[tuple[int, Any]]:
+        """(cell index, copy of `p` with the axis values applied), costliest axis outermost (A1111's order)."""
+        (_, xs), (_, ys), (_, zs) = axes
+        vary_x, vary_y, vary_z = vary
+        order = sorted((2, 1, 0), key=lambda i: -axes[i][0].cost)
         ranges = [range(len(xs)), range(len(ys)), range(len(zs))]
-        done = 0
         for outer in itertools.product(*(ranges[i] for i in order)):
             ix, iy, iz = (outer[order.index(k)] for k in range(3))
             pc = copy.copy(p)
@@ -284,16 +307,41 @@ class Script(scripts.Script):
             pc.extra_generation_params = dict(p.extra_generation_params)
             for (axis, values), i in zip(axes, (ix, iy, iz)):
                 axis.apply(pc, values[i], values)
-            xdim, ydim = (len(xs) if vary_seeds_x else 1), (len(ys) if vary_seeds_y else 1)
-            if vary_seeds_x or vary_seeds_y or vary_seeds_z:
-                pc.seed = (int(pc.seed) + (ix if vary_seeds_x else 0) + (iy * xdim if vary_seeds_y else 0)
-                           + (iz * xdim * ydim if vary_seeds_z else 0))
-            per_cell = p.n_iter * (2 if p.enable_hr and not p.is_img2img else 1)  # a hires pass is a job too
-            pc.job_offset, pc.job_total = done * per_cell, count * per_cell
-            done += 1
-            cells[ix + iy * len(xs) + iz * len(xs) * len(ys)] = processing.process_images(pc)
+            xdim, ydim = (len(xs) if vary_x else 1), (len(ys) if vary_y else 1)
+            if vary_x or vary_y or vary_z:
+                pc.seed = (int(pc.seed) + (ix if vary_x else 0) + (iy * xdim if vary_y else 0)
+                           + (iz * xdim * ydim if vary_z else 0))
+            yield ix + iy * len(xs) + iz * len(xs) * len(ys), pc
+
+    def plan(self, p: Any, x_type: Any, x_values: Any, x_values_dropdown: Any, y_type: Any, y_values: Any,
+             y_values_dropdown: Any, z_type: Any, z_values: Any, z_values_dropdown: Any, draw_legend: Any = True,
+             include_lone_images: Any = False, include_sub_grids: Any = False, no_fixed_seeds: Any = False,
+             vary_seeds_x: Any = False, vary_seeds_y: Any = False, vary_seeds_z: Any = False, margin_size: Any = 0,
+             csv_mode: Any = False, draw_grid: Any = True) -> Iterator[Any]:
+        axes, _ = self._axes(p, x_type, x_values, x_values_dropdown, y_type, y_values, y_values_dropdown, z_type,
+                             z_values, z_values_dropdown, no_fixed_seeds, csv_mode)
+        return (pc for _, pc in self._cells(p, axes, (vary_seeds_x, vary_seeds_y, vary_seeds_z)))
+
+    def run(self, p: Any, x_type: Any, x_values: Any, x_values_dropdown: Any, y_type: Any, y_values: Any,
+            y_values_dropdown: Any, z_type: Any, z_values: Any, z_values_dropdown: Any, draw_legend: Any = True,
+            include_lone_images: Any = False, include_sub_grids: Any = False, no_fixed_seeds: Any = False,
+            vary_seeds_x: Any = False, vary_seeds_y: Any = False, vary_seeds_z: Any = False, margin_size: Any = 0,
+            csv_mode: Any = False, draw_grid: Any = True) -> Any:
+        if not no_fixed_seeds and p.seed in (None, -1, ""):
+            p.seed = random.randrange(4294967294)
+        axes, texts = self._axes(p, x_type, x_values, x_values_dropdown, y_type, y_values, y_values_dropdown,
+                                 z_type, z_values, z_values_dropdown, no_fixed_seeds, csv_mode)
+        (_, xs), (_, ys), (_, zs) = axes
+        count = len(xs) * len(ys) * len(zs)
+        cells: list[Any] = [None] * count
+        per_cell = p.n_iter * (2 if p.enable_hr and not p.is_img2img else 1)  # a hires pass is a job too
+        for done, (index, pc) in enumerate(self._cells(p, axes, (vary_seeds_x, vary_seeds_y, vary_seeds_z))):
             if shared.state.interrupted:
-                break
+                break  # cancelled: the remaining cells are not generated
+            pc.job_offset, pc.job_total = done * per_cell, count * per_cell
+            cells[index] = processing.process_images(pc)
+        if not any(c is not None and c.images for c in cells):
+            return next((c for c in cells if c is not None), None) or processing.process_images(p)
         return self._result(p, cells, axes, texts, bool(draw_grid), bool(include_lone_images),
                             bool(include_sub_grids), bool(no_fixed_seeds))
 

@@ -5,13 +5,16 @@ import logging
 import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import JSONResponse
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
-from modules.api.auth import parse_credentials
+from modules.api.auth import parse_credentials, require_api_or_ui_auth
 from modules.api.errors import install_error_handlers
+from modules.api.json_guard import JsonBodyGuard
 from modules.api.routers import (
     extras,
     generation,
@@ -39,8 +42,9 @@ def create_app(services: Services) -> FastAPI:
         finally:
             services.stop()
 
-    app = FastAPI(title="Easel", version="0.1.0", lifespan=lifespan,
-                  description="AUTOMATIC1111-compatible Stable Diffusion API")
+    # The API docs need credentials when auth is configured (docs/security.md): served by routes of our own.
+    app = FastAPI(title="Easel", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, description="AUTOMATIC1111-compatible Stable Diffusion API")
     app.state.services = services
     app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
     install_error_handlers(app)
@@ -54,9 +58,29 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/internal/ping", tags=["internal"])
     def ping() -> dict:
+        """Health check: public (no credentials), answers `{}`."""
         return {}
 
+    _install_docs(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/openapi.json, /docs and /redoc behind the same credentials as the FileBrowser: API Basic credentials or
+    the WebUI login when either is configured."""
+    docs_auth = [Depends(require_api_or_ui_auth)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=docs_auth)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=docs_auth)
+    def swagger():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=docs_auth)
+    def redoc():
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
 def _install_middleware(app: FastAPI, services: Services) -> None:
@@ -64,6 +88,7 @@ def _install_middleware(app: FastAPI, services: Services) -> None:
     # Model files and other binaries are not worth compressing (and must keep their Content-Length).
     app.add_middleware(GZipMiddleware, minimum_size=1000,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream"))
+    app.add_middleware(JsonBodyGuard, max_depth=services.limits.max_json_depth)
     if cmd_opts.cors_allow_origins or cmd_opts.cors_allow_origins_regex:
         app.add_middleware(
             CORSMiddleware,

@@ -1,13 +1,29 @@
-"""HTTP Basic auth for the API (--api-auth "user:pass[,user2:pass2]")."""
+"""HTTP Basic auth for the API (--api-auth "user:pass[,user2:pass2]"), the WebUI login (--gradio-auth), and which
+routes are public (docs/security.md)."""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 _basic = HTTPBasic(auto_error=False)
+
+PUBLIC_PATHS = ("/internal/ping",)
+"""Answered without credentials even when auth is configured (besides the WebUI's login page and static assets,
+CORS preflights and signed /storage links, whose signature is the credential)."""
+UI_STREAM_PREFIXES = ("/gradio_api/heartbeat/", "/gradio_api/stream/", "/gradio_api/cancel", "/gradio_api/reset",
+                      "/gradio_api/runs")
+"""WebUI routes that Gradio itself leaves open; with --gradio-auth they need the login (or API credentials)."""
+
+
+def is_public(path: str) -> bool:
+    return path.rstrip("/") in PUBLIC_PATHS
 
 
 def parse_credentials(spec: str | None) -> dict[str, str]:
@@ -84,3 +100,37 @@ def require_ui_auth(request: Request,
     if request.app.state.api_credentials and credentials is not None:
         return require_api_auth(request, credentials)
     raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated")
+
+
+def _basic_from_header(request: Request) -> HTTPBasicCredentials | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return HTTPBasicCredentials(username=user, password=password) if sep else None
+
+
+class UiRouteGuard:
+    """Pure ASGI middleware: the WebUI routes in UI_STREAM_PREFIXES get `require_ui_auth` (Gradio checks none)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope.get("path", "").startswith(UI_STREAM_PREFIXES):
+            request = Request(scope)
+            try:
+                require_ui_auth(request, _basic_from_header(request))
+            except HTTPException as exc:
+                data = json.dumps({"error": "HTTPException", "detail": exc.detail, "body": "",
+                                   "errors": f"401: {exc.detail}"}).encode("utf-8")
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(data)).encode("ascii"))]})
+                await send({"type": "http.response.body", "body": data})
+                return
+        await self.app(scope, receive, send)

@@ -32,9 +32,9 @@ class ExtrasBaseBody(_Body):
     gfpgan_visibility: float = Field(0, ge=0, le=1)
     codeformer_visibility: float = Field(0, ge=0, le=1)
     codeformer_weight: float = Field(0, ge=0, le=1)
-    upscaling_resize: float = Field(2, gt=0)
-    upscaling_resize_w: int = Field(512, ge=1)
-    upscaling_resize_h: int = Field(512, ge=1)
+    upscaling_resize: float = Field(2, gt=0, le=64)  # bounded: 1e308 would overflow the size computation
+    upscaling_resize_w: int = Field(512, ge=1, le=65536)
+    upscaling_resize_h: int = Field(512, ge=1, le=65536)
     upscaling_crop: bool = True
     upscaler_1: str = "None"
     upscaler_2: str = "None"

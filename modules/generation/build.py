@@ -10,6 +10,7 @@ from modules.engine import samplers
 from modules.errors import NotFoundError
 from modules.generation import hires
 from modules.generation.bodies import MODE_DEFAULTS, GenerationBody, Img2ImgBody, Txt2ImgBody
+from modules.generation.costs import check_plan
 from modules.generation.limits import Limits, check_range, check_request
 from modules.generation.request import GenerationRequest, api_fields, field_default
 
@@ -92,6 +93,8 @@ def _resolve_scripts(p: GenerationRequest, body: GenerationBody, ctx: BuildConte
     script, p.script_args = runner.build_args(body.script_name, body.script_args or [], body.alwayson_scripts)
     p.script_name = body.script_name if script is not None else None
     p.alwayson_entries = runner.plain_alwayson_entries(body.alwayson_scripts)
+    if script is not None:  # a script's generations count against the image cap before it is queued
+        check_plan(runner.plan(p), ctx.limits, script=p.script_name)
 
 
 def _fill_txt2img(p: GenerationRequest, body: Txt2ImgBody, limits: Limits) -> None:

@@ -8,9 +8,11 @@ The engine (torch, diffusers) is reached only through the objects given to the c
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+from modules.generation.costs import ImageBudget
 from modules.generation.limits import Limits, check_request
 from modules.generation.outputs import ResultWriter
 from modules.generation.payload import from_payload, read_image
@@ -22,6 +24,12 @@ from modules.tasks.queue_base import Job
 from modules.tasks.worker import HandlerRegistry, Outcome, current_job
 
 logger = logging.getLogger(__name__)
+_budget = threading.local()  # the running job's ImageBudget, on its worker thread
+
+
+def empty_result() -> GenerationResult:
+    info = {"all_prompts": [], "all_negative_prompts": [], "all_seeds": [], "all_subseeds": [], "infotexts": []}
+    return GenerationResult(images=[], infotexts=[], info=info, seeds=[], subseeds=[], interrupted=True)
 
 
 @dataclass
@@ -46,6 +54,7 @@ class GenerationJobs:
         p.task_id = job.id
         runner = self.scripts.runner(p.mode)
         p.scripts = runner
+        _budget.value = ImageBudget(self.limits.max_images)  # the image cap over all of a script's generations
         with self.options.overlay(p.override_settings):
             runner.setup(p)
             result = runner.run(p)
@@ -68,6 +77,11 @@ class GenerationJobs:
         job = current_job()
         if job is None:
             raise RuntimeError("process_images must run inside a generation task")
+        if job.control.interrupted:  # cancelled: a script's remaining generations end at once
+            return empty_result()
+        budget = getattr(_budget, "value", None)
+        if budget is not None:
+            budget.charge(p)
         runner = p.scripts
         with self.models.lock, self.options.overlay(p.override_settings):
             if runner is not None:

@@ -6,27 +6,59 @@ the WebUI can bypass the API's limits (the diffusers `check_inputs` habit).
 """
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from modules.errors import InvalidRequestError
 from modules.generation import hires
+from modules.generation.costs import check_costs
 from modules.generation.request import GenerationRequest, api_fields
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_size: int = 2048
-    max_batch_size: int = 16
-    max_images: int = 64
+    """Every bound on one request (flags in parentheses; docs/security.md lists them)."""
+
+    max_size: int = 2048  # width/height (--max-width)
+    max_batch_size: int = 16  # (--max-batch-size)
+    max_images: int = 64  # batch_size * n_iter, also over a script's generations (4 x --max-batch-size)
     max_steps: int = 150
-    max_input_pixels: int = 4096 * 4096
+    max_input_pixels: int = 4096 * 4096  # a decoded input image (--max-input-pixels)
+    max_prompt_length: int = 20_000  # characters per prompt field (--max-prompt-length)
+    max_prompt_chunks: int = 256  # 75-token chunks one prompt encodes in all (--max-prompt-chunks)
+    max_subprompts: int = 16  # AND parts (--max-prompt-subprompts)
+    max_styles: int = 32  # (--max-styles)
+    max_json_depth: int = 64  # nesting of a JSON body (--max-json-depth)
 
     @classmethod
     def from_cmd_opts(cls, cmd_opts: Any) -> Limits:
-        return cls(max_size=cmd_opts.max_width, max_batch_size=cmd_opts.max_batch_size,
-                   max_images=cmd_opts.max_batch_size * 4, max_input_pixels=cmd_opts.max_input_pixels)
+        def flag(name: str, default: int) -> int:
+            return int(getattr(cmd_opts, name, default))
+
+        return cls(max_size=flag("max_width", cls.max_size), max_batch_size=flag("max_batch_size", cls.max_batch_size),
+                   max_images=flag("max_batch_size", cls.max_batch_size) * 4,
+                   max_input_pixels=flag("max_input_pixels", cls.max_input_pixels),
+                   max_prompt_length=flag("max_prompt_length", cls.max_prompt_length),
+                   max_prompt_chunks=flag("max_prompt_chunks", cls.max_prompt_chunks),
+                   max_subprompts=flag("max_prompt_subprompts", cls.max_subprompts),
+                   max_styles=flag("max_styles", cls.max_styles),
+                   max_json_depth=flag("max_json_depth", cls.max_json_depth))
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """The request-cost flags (cmd_args.build_parser)."""
+    add = parser.add_argument
+    add("--max-prompt-length", type=int, default=Limits.max_prompt_length,
+        help="most characters in one prompt field (prompt, negative_prompt, hr_prompt, ...)")
+    add("--max-prompt-chunks", type=int, default=Limits.max_prompt_chunks,
+        help="most 75-token chunks one prompt may encode in all (BREAK, AND parts and prompt editing count)")
+    add("--max-prompt-subprompts", type=int, default=Limits.max_subprompts,
+        help="most AND parts in one prompt")
+    add("--max-styles", type=int, default=Limits.max_styles, help="most styles named by one request")
+    add("--max-json-depth", type=int, default=Limits.max_json_depth,
+        help="deepest nesting accepted in a JSON request body")
 
 
 def check_range(name: str, value: Any, low: float | None, high: float | None) -> None:
@@ -60,6 +92,7 @@ def check_request(p: GenerationRequest, limits: Limits) -> None:
         raise InvalidRequestError("init_images: at least one init image is needed", field="init_images")
     if p.mode == "txt2img" and p.enable_hr:
         _check_hires(p, limits)
+    check_costs(p, limits)  # prompt cost, seeds, seed resize (modules/generation/costs.py)
 
 
 def _check_hires(p: GenerationRequest, limits: Limits) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+MAX_SEED = 2**63 - 1  # seeds are -1 (random) or 0..MAX_SEED
 TXT2IMG = ("txt2img",)
 IMG2IMG = ("img2img",)
 BOTH = ("txt2img", "img2img")
@@ -54,11 +55,11 @@ class GenerationRequest:
     prompt: str = api("")
     negative_prompt: str = api("")
     styles: list[str] = api(factory=list, body_default=None)
-    seed: int = api(-1)
-    subseed: int = api(-1)
+    seed: int = api(-1, low=-1, high=MAX_SEED)
+    subseed: int = api(-1, low=-1, high=MAX_SEED)
     subseed_strength: float = api(0.0, low=0, high=1)
-    seed_resize_from_h: int = api(-1)
-    seed_resize_from_w: int = api(-1)
+    seed_resize_from_h: int = api(-1, low=-1, high="max_size")  # -1 or 0: off
+    seed_resize_from_w: int = api(-1, low=-1, high="max_size")
     sampler_name: str = api("Euler", body_default=None, doc="sampler name or alias (sampler_index is the old name)")
     scheduler: str | None = api(None)
     batch_size: int = api(1, low=1, high="max_batch_size")

@@ -32,8 +32,9 @@ def new_task_id(kind: str) -> str:
 
 
 def check_task_id(task_id: str, field_name: str = "task_id") -> str:
-    """A caller-chosen id must be 1-128 chars of [A-Za-z0-9._()-] (it becomes a storage folder name)."""
-    if not isinstance(task_id, str) or not _TASK_ID.match(task_id) or not task_id.strip("."):
+    """A caller-chosen id must be 1-128 chars of [A-Za-z0-9._()-], not only dots (it becomes a storage folder
+    name)."""
+    if not isinstance(task_id, str) or not _TASK_ID.match(task_id) or set(task_id) == {"."}:  # "." / "..": folders
         raise InvalidRequestError(f"{field_name}: a task id is 1-128 characters of A-Z a-z 0-9 . _ ( ) -, "
                                   f"got {task_id!r}", field=field_name)
     return task_id

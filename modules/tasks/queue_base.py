@@ -100,8 +100,8 @@ class TaskQueue(ABC):
 
     @abstractmethod
     def interrupt(self, task_id: str | None = None) -> str | None:
-        """Stop a running task (the given one, else the first running) at its next step; its images so far are
-        kept. Returns the id interrupted, if any."""
+        """Stop a running task (the given one, else the first running) at its next step, durably (it ends as
+        cancelled, its images so far kept, and never runs again). Returns the id interrupted, if any."""
 
     @abstractmethod
     def skip(self, task_id: str | None = None) -> str | None:

@@ -151,6 +151,7 @@ class InProcessTaskQueue(TaskQueue):
         live = self._live(task_id)
         if live is None:
             return None
+        self.store.request_cancel(live.job.id)  # recorded: it stays cancelled even if the process dies now
         live.job.control.interrupted = True
         return live.job.id
 

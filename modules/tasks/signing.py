@@ -17,6 +17,29 @@ LINK_PREFIX = "/storage/"
 _secrets_lock = threading.Lock()
 
 
+def migrate_secrets(legacy: Path, secrets_file: Path) -> None:
+    """Move an older data dir's `secrets.json` (kept at the data dir's top, where the FileBrowser could reach it)
+    into the private folder. Every key is kept, so links and webhook signatures made before stay valid; a key
+    already in the new file wins."""
+    if not legacy.is_file() or legacy.is_symlink():
+        return
+    with _secrets_lock:
+        stored = json.loads(legacy.read_text(encoding="utf-8"))
+        if secrets_file.is_file():
+            stored.update(json.loads(secrets_file.read_text(encoding="utf-8")))
+        _write_secrets(secrets_file, stored)
+        legacy.unlink()
+
+
+def _write_secrets(secrets_file: Path, stored: dict[str, str]) -> None:
+    secrets_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = secrets_file.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(stored, handle)
+    os.replace(tmp, secrets_file)
+
+
 def load_secret(explicit: str | None, env_name: str, secrets_file: Path, name: str) -> bytes:
     """The flag's value, else the environment variable, else a random secret kept in `secrets_file` (0600)
     so that links and signatures survive restarts."""
@@ -29,12 +52,7 @@ def load_secret(explicit: str | None, env_name: str, secrets_file: Path, name: s
             stored = json.loads(secrets_file.read_text(encoding="utf-8"))
         if name not in stored:
             stored[name] = secrets.token_hex(32)
-            secrets_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = secrets_file.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(stored, handle)
-            os.replace(tmp, secrets_file)
+            _write_secrets(secrets_file, stored)
         return stored[name].encode("utf-8")
 
 

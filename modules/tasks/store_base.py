@@ -36,7 +36,7 @@ class TaskRecord:
     error: str | None = None
     error_code: int | None = None  # the HTTP status of the error (422 for a request the worker refused)
     runs: int = 0  # how many times a worker started it (a crash mid-run leaves 1: re-queued once)
-    cancel_requested: bool = False  # durable: a task cancelled while running is never run again
+    cancel_requested: bool = False  # a cancel reached it while it ran: never re-queued, even after a crash
     idempotency_key: str | None = None
     webhook_url: str | None = None
     base_url: str | None = None
@@ -100,11 +100,11 @@ class TaskStore(ABC):
 
     @abstractmethod
     def requeue(self, task_id: str) -> None:
-        """running -> waiting (after a crash)."""
+        """running -> waiting (after a crash); a record whose cancel was requested stays as it is."""
 
     @abstractmethod
-    def request_cancel(self, task_id: str) -> None:
-        """Remember that the task was cancelled while running (survives a crash before it stops)."""
+    def request_cancel(self, task_id: str) -> bool:
+        """Record, durably, that an unfinished task was asked to stop; False when it had already finished."""
 
     @abstractmethod
     def record_webhook(self, task_id: str, webhook: dict[str, Any]) -> None:

@@ -181,12 +181,14 @@ class SqliteTaskStore(TaskStore):
     def requeue(self, task_id: str) -> None:
         with self._lock:
             self._conn.execute("UPDATE tasks SET status = 'waiting', started_at = NULL, progress = 0, "
-                               "updated_at = ? WHERE id = ? AND status = 'running'", (time.time(), task_id))
+                               "updated_at = ? WHERE id = ? AND status = 'running' AND cancel_requested = 0",
+                               (time.time(), task_id))
 
-    def request_cancel(self, task_id: str) -> None:
+    def request_cancel(self, task_id: str) -> bool:
         with self._lock:
-            self._conn.execute("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? "
-                               "AND status IN ('waiting', 'running')", (time.time(), task_id))
+            cur = self._conn.execute("UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? "
+                                     "AND status IN ('waiting', 'running')", (time.time(), task_id))
+            return bool(cur.rowcount)
 
     def record_webhook(self, task_id: str, webhook: dict[str, Any]) -> None:
         with self._lock:

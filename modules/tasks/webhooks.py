@@ -24,24 +24,53 @@ from modules.tasks.store_base import TaskRecord, TaskStore
 logger = logging.getLogger(__name__)
 
 
-def check_webhook_url(url: str, allow_private: bool) -> str:
-    """An http(s) URL whose host does not resolve to a private, loopback or link-local address (unless allowed)."""
-    parts = urlsplit(url or "")
+def checked_address(url: str, allow_private: bool) -> str | None:
+    """The address to deliver `url` to: every address its host resolves to must be global (not private, loopback,
+    link-local, ...) unless `allow_private`; None when private addresses are allowed (then no pinning)."""
+    try:
+        parts = urlsplit(url or "")
+        port = parts.port
+    except ValueError as e:
+        raise InvalidRequestError(f"webhook_url: not a valid URL: {e}", field="webhook_url") from e
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError(f"webhook_url: expected an http(s) URL, got {url!r}", field="webhook_url")
     if allow_private:
-        return url
+        return None
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as e:
+        infos = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
+                                   proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as e:
         raise InvalidRequestError(f"webhook_url: cannot resolve {parts.hostname!r}", field="webhook_url") from e
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+    addresses = [info[4][0] for info in infos]
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        if not address.is_global or (mapped is not None and not mapped.is_global):
             raise InvalidRequestError(
                 f"webhook_url: {parts.hostname!r} is a private or local address ({address}); "
                 "start the server with --webhook-allow-private to allow it", field="webhook_url")
+    return addresses[0]
+
+
+def check_webhook_url(url: str, allow_private: bool) -> str:
+    """An http(s) URL whose host does not resolve to a private, loopback or link-local address (unless allowed)."""
+    checked_address(url, allow_private)
     return url
+
+
+def pinned_post(url: str, address: str | None, *, content: bytes, headers: dict[str, str],
+                timeout: float) -> httpx.Response:
+    """POST to `url`, connecting to the checked `address` (Host header and TLS SNI keep the name), so a DNS answer
+    that changes after the check (rebinding) cannot send the request elsewhere."""
+    target = httpx.URL(url)
+    extensions: dict = {}
+    if address is not None:
+        headers = {**headers, "Host": target.netloc.decode("ascii")}
+        if target.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        target = target.copy_with(host=address)
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        return client.post(target, content=content, headers=headers, extensions=extensions)
 
 
 class WebhookDispatcher:
@@ -116,9 +145,8 @@ class WebhookDispatcher:
         entry: dict = {"attempt": number, "at": time.time(), "status_code": None, "error": None}
         started = time.perf_counter()
         try:
-            check_webhook_url(record.webhook_url, self.allow_private)
-            response = httpx.post(record.webhook_url, content=body, headers=headers, timeout=self.timeout,
-                                  follow_redirects=False)
+            address = checked_address(record.webhook_url, self.allow_private)
+            response = pinned_post(record.webhook_url, address, content=body, headers=headers, timeout=self.timeout)
             entry["status_code"] = response.status_code
             ok = 200 <= response.status_code < 300
             if not ok:

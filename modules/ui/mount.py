@@ -8,6 +8,7 @@ import gradio as gr
 from starlette.routing import Mount
 
 from modules import script_callbacks
+from modules.api.auth import UiRouteGuard
 from modules.extensions import javascript_files, stylesheets
 from modules.paths import REPO_ROOT
 from modules.ui.extras import build_extras
@@ -92,4 +93,5 @@ def mount_ui(app, services, demo: gr.Blocks) -> gr.Blocks:
     for route in app.routes:  # the mounted Gradio app, for /internal/* auth (its login cookie)
         if isinstance(route, Mount) and route.path in ("", "/"):
             app.state.gradio_app = route.app
+    app.add_middleware(UiRouteGuard)  # Gradio's heartbeat and stream routes check no login
     return demo

@@ -1,7 +1,6 @@
 """Two real servers shared by the EAS tests (their start-up dominates the run time on a shared CPU)."""
 from __future__ import annotations
 
-import json
 import sys
 
 import pytest
@@ -20,12 +19,13 @@ BASIC = ("admin", "s3cret")
 
 @pytest.fixture(scope="session")
 def links_server(tmp_path_factory):
-    """--api-token; local image_link requests allowed (config.json); the seed's OSS host mapped to a local server."""
+    """--api-token; local image_link requests allowed (--api-allow-local-requests); the seed's OSS host mapped to a
+    local server."""
     data = make_eas_data_dir(tmp_path_factory.mktemp("seed"), {"deliberate_v2.safetensors": 0,
                                                                "v1-5-pruned-emaonly.safetensors": 1})
-    (data / "config.json").write_text(json.dumps({"api_forbid_local_requests": False}))
     with ImageServer() as images:
-        server = EaselServer(data, "--api-token", TOKEN, "--eas-link-map", f"{OSS_HOST}={images.url}/",
+        server = EaselServer(data, "--api-token", TOKEN, "--api-allow-local-requests",
+                             "--eas-link-map", f"{OSS_HOST}={images.url}/",
                              "--eas-link-max-bytes", "1000000", env=ONE_THREAD).start()
         server.images_url = images.url
         try:

@@ -4,8 +4,9 @@ Accepted spellings: `Authorization: <token>`, `Authorization: Bearer <token>`, o
 serverless API's header). A matching Authorization header is removed before the request goes on, so with
 --api-auth as well the client sends both: `Token: <token>` (or a second Authorization header) plus its
 `Authorization: Basic ...`, and both are checked. Missing or wrong token: 401 in A1111's error shape.
-CORS preflights (OPTIONS) pass. With the WebUI mounted, only API paths are protected (its pages and Gradio
-routes are not: use --gradio-auth for those); with --nowebui every path is.
+CORS preflights (OPTIONS) and the public health check (`/internal/ping`, `modules.api.auth.PUBLIC_PATHS`)
+pass. With the WebUI mounted, only API paths are protected (its pages and Gradio routes are not: use
+--gradio-auth for those); with --nowebui every path is.
 """
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 
+from modules.api.auth import is_public
+
 API_PREFIXES = ("/sdapi/", "/internal/", "/filebrowser/", "/beautifulprompt/", "/controlnet/", "/docs", "/redoc",
-                "/openapi.json", "/txt2img", "/img2img", "/extra_images", "/models", "/tasks", "/options", "/login",
+                "/openapi.json", "/txt2img", "/img2img", "/extra_images", "/models", "/tasks", "/options",
                 "/restart", "/initialize", "/del/", "/batch_update_sd_resource", "/list/", "/api/")
+# Not "/login": with the WebUI that is Gradio's login form (public, like its page); Easel has no API route there.
 
 
 class TokenAuthMiddleware:
@@ -36,7 +40,8 @@ class TokenAuthMiddleware:
         return secrets.compare_digest(candidate, self.token)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope.get("method") == "OPTIONS" or not self._protected(scope.get("path", "")):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope.get("method") == "OPTIONS" or is_public(path) or not self._protected(path):
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]

@@ -104,3 +104,11 @@ def find_controlnet_model(name: str, dirs: tuple[Path, ...]) -> Path | None:
 def option(key: str, default: Any) -> Any:
     """A live option value (`shared.opts`), or `default` when the host has no such option."""
     return getattr(shared.opts, key, default) if shared.opts is not None else default
+
+
+def task_status(task_id: str) -> str | None:
+    """The recorded status of a task ("succeeded", "cancelled", ...); None when the host keeps no task records."""
+    services = _easel_services()
+    store = getattr(services, "task_store", None) if services is not None else None
+    record = store.get(task_id) if store is not None else None
+    return getattr(getattr(record, "status", None), "value", None)

@@ -46,7 +46,7 @@ class ManagedApiMiddleware:
         messages, body = await _read_body(receive)
         try:
             parsed = json.loads(body) if body else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # malformed, or nested too deep for the parser
             parsed = None  # the app answers malformed JSON itself
         started = time.perf_counter()
         managed: ManagedRequest | None = None
@@ -64,7 +64,7 @@ class ManagedApiMiddleware:
                                          uid=managed.uid if managed else None), exc.status
             log.info("EAS %s id_task=%s uid=%s failed (%d): %s", mode, id_task, managed.uid if managed else None,
                      exc.status, exc.message)
-        await _send_json(send, code, payload)
+        await _send_json(send, code, payload, task_id=managed.id_task if managed else None)
 
     async def _handle(self, scope: dict, receive: Callable, managed: ManagedRequest,
                       started: float) -> tuple[dict, int]:
@@ -77,6 +77,8 @@ class ManagedApiMiddleware:
         if status != 200:
             message = result.get("errors") or result.get("detail") if isinstance(result, dict) else None
             raise EasError(status, message if isinstance(message, str) else json.dumps(message))
+        if host.task_status(managed.id_task) == "cancelled":
+            raise EasError(409, f"the task {managed.id_task} was cancelled", field="id_task")
         images, info_text = list(result.get("images") or []), result.get("info") or ""
         info = json.loads(info_text) if info_text else {}
         seeds = list(info.get("all_seeds") or [])[: len(info.get("infotexts") or images)]
@@ -174,8 +176,10 @@ def _replay(messages: list[Message], receive: Callable) -> Callable[[], Awaitabl
     return replay
 
 
-async def _send_json(send: Callable, status: int, payload: dict) -> None:
+async def _send_json(send: Callable, status: int, payload: dict, task_id: str | None = None) -> None:
     data = json.dumps(payload).encode("utf-8")
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    if task_id:
+        headers.append((b"x-task-id", task_id.encode("utf-8")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

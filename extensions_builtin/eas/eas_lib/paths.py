@@ -2,9 +2,11 @@
 
 Rules (docs/eas.md): a relative save_dir lies under the data dir; an absolute one must start with one of the
 mount prefixes (the managed service's storage mount path, which stands for the data dir) or lie inside the
-data dir itself. `..` components, NUL bytes and backslashes are refused outright, and the realpath of the
-result (symlinks followed) must stay inside the realpath of the data dir. A `uid` adds one more folder level.
-Refusals are 403 (422 for a value that is not a usable string), raised before anything is generated or written.
+data dir itself. The checks are the core path guard's (modules/path_guard.py): `..` components, NUL bytes and
+backslashes are refused outright, names are length-checked, the realpath of the result (symlinks followed) must
+stay inside the realpath of the data dir, and the server's private files are out of reach. A `uid` adds one more
+folder level. Refusals are 403 (422 for a value that is not a usable string), raised before anything is generated
+or written; output folders are created only after the check, on the resolved path.
 """
 from __future__ import annotations
 
@@ -13,10 +15,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from eas_lib.errors import bad_request, forbidden
+from eas_lib.errors import EasError, bad_request, forbidden
+from modules import path_guard
+from modules.errors import EaselError
+from modules.paths import private_paths
 
 MAX_PATH_CHARS = 1024
 UID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+write_new_file = path_guard.write_new_file
+is_within = path_guard.is_within
 
 
 @dataclass(frozen=True)
@@ -26,28 +33,24 @@ class SaveTarget:
 
     real: Path
     shown: str
-    root: Path
+    guard: path_guard.PathGuard
 
-
-def is_within(root: str, candidate: str) -> bool:
-    """True when `candidate` is `root` or below it (absolute, normalised paths; separator-safe)."""
-    return candidate == root or candidate.startswith(root.rstrip(os.sep) + os.sep)
+    @property
+    def root(self) -> Path:
+        return Path(self.guard.root)
 
 
 def check_uid(uid: object) -> str:
     """The uid as a single safe folder name (422 otherwise)."""
     text = str(uid) if isinstance(uid, (str, int)) and not isinstance(uid, bool) else None
-    if text is None or not UID_PATTERN.match(text):
+    if text is None or not UID_PATTERN.match(text) or set(text) == {"."}:
         raise bad_request(f"uid: expected 1-64 letters, digits or _.@- (not starting with a symbol), got {uid!r}",
                           field="uid")
     return text
 
 
-def _split(path: str, field: str) -> list[str]:
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise forbidden(f"{field}: '..' is not allowed in save_dir", field=field)
-    return parts
+def _eas_error(exc: EaselError, field: str) -> EasError:
+    return EasError(exc.status_code, exc.message, field=field)
 
 
 def resolve_save_dir(save_dir: object, uid: str | None, data_dir: Path, mount_prefixes: tuple[str, ...],
@@ -57,47 +60,28 @@ def resolve_save_dir(save_dir: object, uid: str | None, data_dir: Path, mount_pr
         raise bad_request(f"{field}: expected a non-empty path string, got {save_dir!r}", field=field)
     if len(save_dir) > MAX_PATH_CHARS:
         raise bad_request(f"{field}: longer than {MAX_PATH_CHARS} characters", field=field)
-    if "\x00" in save_dir or "\\" in save_dir:
-        raise forbidden(f"{field}: NUL bytes and backslashes are not allowed", field=field)
-    configured = os.path.abspath(os.fspath(data_dir))
-    root = os.path.realpath(configured)
+    guard = path_guard.PathGuard(data_dir, protected=private_paths(data_dir), aliases=mount_prefixes)
     text = save_dir.strip()
+    try:
+        confined = guard.resolve(f"{text.rstrip('/')}/{uid}" if uid else text, field=field)
+    except EaselError as exc:
+        if exc.status_code == 403 and "outside the data dir" in exc.message and os.path.isabs(text):
+            raise forbidden(f"{field}: {save_dir!r} is outside the data dir (allowed: a path relative to the data "
+                            f"dir, or one under {', '.join(mount_prefixes + (guard.configured,))})",
+                            field=field) from exc
+        raise _eas_error(exc, field) from exc
     if os.path.isabs(text):
-        _split(text, field)  # refuse '..' before normalising it away
-        normal = os.path.normpath(text)
-        bases = sorted(mount_prefixes, key=len, reverse=True) + [configured, root]
-        base = next((b for b in bases if is_within(os.path.normpath(b), normal)), None)
-        if base is None:
-            raise forbidden(f"{field}: {save_dir!r} is outside the data dir (allowed: a path relative to the data dir, "
-                            f"or one under {', '.join(mount_prefixes + (configured,))})", field=field)
-        parts = _split(os.path.relpath(normal, os.path.normpath(base)), field)
-        shown = normal
+        shown = os.path.normpath(text)
     else:
-        parts = _split(text, field)
-        shown = "/".join(parts) or "."
+        shown = "/".join(p for p in text.split("/") if p not in ("", ".")) or "."
     if uid:
-        parts.append(uid)
         shown = f"{shown.rstrip('/')}/{uid}"
-    real = os.path.realpath(os.path.join(root, *parts))
-    if not is_within(root, real):
-        raise forbidden(f"{field}: {save_dir!r} resolves outside the data dir (through a symlink)", field=field)
-    return SaveTarget(real=Path(real), shown=shown, root=Path(root))
+    return SaveTarget(real=confined.real, shown=shown, guard=guard)
 
 
 def make_output_dir(target: SaveTarget, *parts: str) -> Path:
-    """Create `target.real/<parts>` and check again (after mkdir) that its realpath is still inside the root."""
-    path = target.real.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    real = os.path.realpath(path)
-    if not is_within(os.fspath(target.root), real):
-        raise forbidden("save_dir: the output folder resolves outside the data dir (through a symlink)",
-                        field="save_dir")
-    return Path(real)
-
-
-def write_new_file(path: Path, data: bytes) -> None:
-    """Write `data` to a new file; never follows a symlink and never overwrites."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    """Create `target.real/<parts>`: checked first on the resolved path, created after (never through a symlink)."""
+    try:
+        return path_guard.make_dirs(target.real.joinpath(*parts), target.guard, field="save_dir")
+    except EaselError as exc:
+        raise _eas_error(exc, "save_dir") from exc

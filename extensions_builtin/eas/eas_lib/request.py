@@ -54,7 +54,7 @@ def _controlnet_units(alwayson: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _task_id(value: Any) -> str:
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not TASK_ID_PATTERN.match(text):
+    if not TASK_ID_PATTERN.match(text) or set(text) <= {".", "/"}:
         raise bad_request(f"id_task: expected 1-128 letters, digits or _.:()@/+-, got {value!r}", field="id_task")
     return text
 

@@ -43,14 +43,15 @@ def _members(guard: PathGuard, top: Resolved) -> Iterator[tuple[str, str, bool]]
     base = top.real
     top_name = top.name or base.name or "data"
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
+                             and not guard.is_protected(os.path.join(dirpath, d)))
         rel_dir = os.path.relpath(dirpath, base)
         arc_dir = top_name if rel_dir == "." else f"{top_name}/{Path(rel_dir).as_posix()}"
         yield dirpath, arc_dir + "/", True
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
             real = os.path.realpath(path)
-            if not is_within(guard.root, real) or not os.path.isfile(real):
+            if not is_within(guard.root, real) or not os.path.isfile(real) or guard.is_protected(real):
                 continue
             yield real, f"{arc_dir}/{name}", False
 

@@ -5,6 +5,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from modules.paths import SERVER_FILES, private_paths
+
 API_PREFIX = "/filebrowser/api"
 DEFAULT_UPLOAD_EXPIRY_S = 24 * 3600
 
@@ -19,6 +21,9 @@ class FileBrowserConfig:
     hash_cache_file: the model registry's sha256 cache; `info` on a file under `models/` reuses it.
     max_upload_size: advertised as Tus-Max-Size and enforced on creation; None = limited by free disk only.
     upload_expiry_s: an unfinished (or finished, for its /result) upload is removed this long after its last write.
+    protected: the server's private files, out of every route's reach (None: the data dir's defaults).
+    server_files: the server's settings files, writable only with `allow_config` (None: the data dir's defaults).
+    allow_config: `--filebrowser-allow-config`.
     """
 
     data_dir: Path
@@ -27,6 +32,19 @@ class FileBrowserConfig:
     hash_cache_file: Path | None = None
     max_upload_size: int | None = None
     upload_expiry_s: float = DEFAULT_UPLOAD_EXPIRY_S
+    protected: tuple[Path, ...] | None = None
+    server_files: tuple[Path, ...] | None = None
+    allow_config: bool = False
+
+    @property
+    def protected_paths(self) -> tuple[Path, ...]:
+        return self.protected if self.protected is not None else private_paths(self.data_dir)
+
+    @property
+    def server_file_paths(self) -> tuple[Path, ...]:
+        if self.server_files is not None:
+            return self.server_files
+        return tuple(Path(self.data_dir) / name for name in SERVER_FILES)
 
     @property
     def upload_dir(self) -> Path:

@@ -58,6 +58,8 @@ def list_dir(guard: PathGuard, target: Resolved, *, offset: int = 0, limit: int 
     entries = []
     with os.scandir(target.real) as it:
         for item in it:
+            if guard.is_protected(target.real / item.name):
+                continue  # the server's private files are never shown
             rel = f"{target.rel}/{item.name}" if target.rel else item.name
             try:
                 entries.append(describe(guard, target.real / item.name, rel))

@@ -48,7 +48,8 @@ def content_disposition(filename: str) -> str:
 
 def build_router(config: FileBrowserConfig) -> APIRouter:
     """All FileBrowser routes under API_PREFIX, closed over one PathGuard and one UploadStore."""
-    guard = PathGuard(config.data_dir)
+    guard = PathGuard(config.data_dir, protected=config.protected_paths, server_files=config.server_file_paths,
+                      allow_config=config.allow_config)
     upload_dir = guard.resolve(fileops.RESERVED, field="upload dir")  # refuses a cache/uploads symlinked out
     store = UploadStore(upload_dir.real, expiry_s=config.upload_expiry_s)
     router = APIRouter(prefix=API_PREFIX, tags=["filebrowser"], dependencies=[Depends(require_api_or_ui_auth)])
@@ -94,21 +95,21 @@ def build_router(config: FileBrowserConfig) -> APIRouter:
 
     @router.post("/mkdir", dependencies=[Depends(writable)])
     def mkdir(body: PathBody) -> dict[str, Any]:
-        target = guard.resolve(body.path)
+        target = guard.writable(guard.resolve(body.path))
         fileops.make_dir(target)
         return describe(guard, target.lexical, target.rel)
 
     @router.post("/move", dependencies=[Depends(writable)])
     def move(body: MoveBody) -> dict[str, Any]:
-        src = guard.resolve(body.src, field="src")
-        dst = guard.resolve(body.dst, field="dst")
+        src = guard.writable(guard.resolve(body.src, field="src"), field="src")
+        dst = guard.writable(guard.resolve(body.dst, field="dst"), field="dst")
         fileops.move(guard, src, dst, overwrite=body.overwrite)
         models_changed(src.rel, dst.rel)
         return {"src": src.rel, "dst": dst.rel, "entry": describe(guard, dst.lexical, dst.rel)}
 
     @router.delete("/delete", dependencies=[Depends(writable)])
     def delete(path: str) -> dict[str, Any]:
-        target = guard.resolve(path)
+        target = guard.writable(guard.resolve(path))
         fileops.delete(target)
         models_changed(target.rel)
         return {"deleted": target.rel}

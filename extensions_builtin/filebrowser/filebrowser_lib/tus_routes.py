@@ -129,7 +129,7 @@ def build_tus_router(config: FileBrowserConfig, guard: PathGuard, store: UploadS
         folder = guard.resolve(upload.folder, field="Upload-Metadata path")
         target = guard.child(folder, upload.filename, field="Upload-Metadata filename")
         check_not_reserved(target, field="Upload-Metadata path")
-        return target
+        return guard.writable(target, field="Upload-Metadata filename")
 
     async def finish(upload: Upload) -> dict[str, Any]:
         target = target_of(upload)
@@ -159,7 +159,8 @@ def build_tus_router(config: FileBrowserConfig, guard: PathGuard, store: UploadS
         if folder.exists() and not folder.real.is_dir():
             raise InvalidRequestError(f"Upload-Metadata path: {folder.rel} is not a folder", field="path")
         filename = metadata.get("filename") or metadata.get("name") or ""
-        target = guard.child(folder, filename, field="Upload-Metadata filename")
+        target = guard.writable(guard.child(folder, filename, field="Upload-Metadata filename"),
+                                field="Upload-Metadata filename")
         overwrite = metadata.get("overwrite", "").strip().lower() == "true"
         if target.exists() and (not overwrite or (target.real.is_dir() and not target.lexical.is_symlink())):
             raise ConflictError(f"{target.rel} already exists; send overwrite=true metadata to replace a file",

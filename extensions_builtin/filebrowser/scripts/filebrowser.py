@@ -50,7 +50,10 @@ def config_from_shared() -> FileBrowserConfig:
     return FileBrowserConfig(data_dir=Path(shared.data_path), readonly=is_readonly(shared.cmd_opts),
                              on_models_changed=refresh_model_lists,
                              hash_cache_file=Path(hash_cache) if hash_cache else Path(shared.data_path) / "cache"
-                             / "hashes.json")
+                             / "hashes.json",
+                             protected=getattr(paths, "private_paths", None),
+                             server_files=getattr(paths, "server_files", None),
+                             allow_config=bool(getattr(shared.cmd_opts, "filebrowser_allow_config", False)))
 
 
 def on_app_started(_demo: Any, app: Any) -> None:

@@ -11,6 +11,7 @@ from modules import infotext
 from modules.api.auth import ApiUser
 from modules.api.deps import ServicesDep
 from modules.api.models import PngInfoBody
+from modules.cmd_args import masked_flags
 from modules.engine import samplers
 from modules.errors import InvalidRequestError
 
@@ -35,7 +36,7 @@ def set_options(services: ServicesDep, _user: ApiUser, body: dict[str, Any] = Bo
 
 @router.get("/cmd-flags")
 def cmd_flags(services: ServicesDep, _user: ApiUser) -> dict[str, Any]:
-    return vars(services.cmd_opts)
+    return masked_flags(services.cmd_opts)  # A1111 shows the flags; Easel masks credentials and keys
 
 
 @router.get("/samplers")

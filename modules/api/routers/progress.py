@@ -72,9 +72,7 @@ def get_progress(services: ServicesDep, user: ApiUser, skip_current_image: bool 
 
 @router.post("/interrupt")
 def interrupt(services: ServicesDep, _user: ApiUser) -> dict:
-    task_id = services.queue.interrupt()
-    if task_id is not None:  # A1111: the interrupted job ends as cancelled (its images so far are kept)
-        services.task_store.request_cancel(task_id)
+    services.queue.interrupt()  # A1111: the job ends as cancelled, its images so far kept
     return {}
 
 

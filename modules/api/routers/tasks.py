@@ -15,6 +15,7 @@ from modules.api.auth import ApiUser
 from modules.api.deps import ServicesDep
 from modules.api.routers.progress import progress_payload
 from modules.api.routers.task_submit import base_url, visible_record
+from modules.api.serve import is_stopping
 from modules.services import Services
 from modules.tasks.common import TaskStatus
 from modules.tasks.payloads import task_payload
@@ -69,7 +70,7 @@ async def task_events(task_id: str, services: ServicesDep, user: ApiUser, reques
 
     async def events() -> AsyncIterator[str]:
         last, pinged = None, time.monotonic()
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and not is_stopping(request):
             record = services.task_store.get(task_id)
             if record.status.finished:
                 yield _sse("result", task_payload(record, services.links, base_url(request)))
@@ -104,7 +105,7 @@ async def watch_results(services: ServicesDep, user: ApiUser, request: Request, 
     async def events() -> AsyncIterator[str]:
         sent_upto, pinged = index - 1, time.monotonic()
         deadline = time.monotonic() + timeout if timeout else None
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and not is_stopping(request):
             if deadline is not None and time.monotonic() > deadline:
                 return
             outstanding = 0

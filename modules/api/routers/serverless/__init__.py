@@ -3,6 +3,7 @@ mapped onto Easel's tasks, storage and model registry. Errors use the spec's `{c
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from modules.errors import EaselError, ForbiddenPathError, NotFoundError, QueueFullError
+from modules.errors import EaselError, NotFoundError, QueueFullError
+from modules.path_guard import PathGuard, is_within
 
 _PATH_HINT = re.compile(r"\.(png|jpe?g|webp|bmp|gif)$", re.IGNORECASE)
 
@@ -47,13 +49,12 @@ def new_router(tag: str) -> APIRouter:
 
 
 def stored_path(services, value: str, field: str) -> Path:
-    """A file named by a stored path: relative to the data dir (a leading "/" is the data dir's root)."""
-    root = services.paths.data_dir.resolve()
-    given = Path(value)
-    path = (given if given.is_absolute() and given.resolve().is_relative_to(root) else root / value.lstrip("/"))
-    path = path.resolve()
-    if root not in path.parents:
-        raise ForbiddenPathError(f"{field}: {value!r} is outside the data dir", field=field)
+    """A file named by a stored path: relative to the data dir (a leading "/" is the data dir's root), confined
+    by the core path guard (the server's private files are out of reach)."""
+    paths = services.paths
+    guard = PathGuard(paths.data_dir, protected=paths.private_paths)
+    given = value if os.path.isabs(value) and is_within(guard.root, os.path.realpath(value)) else value.lstrip("/")
+    path = guard.confine(given, field=field)
     if not path.is_file():
         raise NotFoundError(f"{field}: no stored file at {value!r}", field=field)
     return path
