@@ -53,9 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from modules.api.app import create_app
+    from modules.errors import EaselError
     from modules.services import build_services
 
-    services = build_services(cmd_opts, extensions)
+    try:
+        services = build_services(cmd_opts, extensions)
+    except EaselError as e:  # a bad flag value (e.g. --storage-url): say which, without a traceback
+        logger.error("cannot start: %s", e.message)
+        return 2
     _ensure_a_checkpoint(services)
     if cmd_opts.ckpt:
         services.options.set("sd_model_checkpoint", services.checkpoints.get(cmd_opts.ckpt).title,

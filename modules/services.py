@@ -34,6 +34,7 @@ class Services:
     webhooks: object = None  # modules.tasks.webhooks.WebhookDispatcher
     catalog: object = None  # modules.tasks.model_catalog.ModelCatalog (serverless /models)
     networks: object = None  # modules.engine.networks.ExtraNetworks (LoRA + textual-inversion registries)
+    retention: object = None  # modules.storage.retention.RetentionSweeper
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -41,6 +42,8 @@ class Services:
             runner.default_args()
         self.webhooks.start()
         self.tasks.start()
+        if self.retention is not None:
+            self.retention.start()
         threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
 
     def _preload_model(self) -> None:
@@ -60,6 +63,8 @@ class Services:
                 self.options.set("sd_model_checkpoint", loaded.info.title, is_api=False, run_callbacks=False)
 
     def stop(self) -> None:
+        if self.retention is not None:
+            self.retention.stop()
         self.tasks.stop()
         self.webhooks.stop()
 
@@ -72,7 +77,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.manager import ModelManager
     from modules.model_registry.vae import VaeRegistry
-    from modules.storage.local import LocalStorage
+    from modules.storage.factory import storage_from_url
+    from modules.storage.retention import RetentionPolicy, RetentionSweeper
     from modules.styles import StyleDatabase
     from modules.tasks.model_catalog import ModelCatalog
     from modules.tasks.payloads import task_payload
@@ -98,7 +104,11 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     task_store = SqliteTaskStore(paths.tasks_db)
     tasks = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
     tasks.task_timeout = cmd_opts.task_timeout
-    storage = LocalStorage(paths.outputs_dir)
+    storage = storage_from_url(getattr(cmd_opts, "storage_url", None), cmd_opts, default_root=paths.outputs_dir,
+                               data_dir=paths.data_dir)
+    retention = RetentionSweeper(storage, task_store, RetentionPolicy.from_flags(
+        getattr(cmd_opts, "outputs_retention_days", 0.0), getattr(cmd_opts, "outputs_retention", "")),
+        getattr(cmd_opts, "retention_interval", 3600.0))
     secrets_file = paths.data_dir / "secrets.json"
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
                        ttl=cmd_opts.link_ttl)
@@ -129,7 +139,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     services = Services(cmd_opts=cmd_opts, paths=paths, options=options, checkpoints=checkpoints, vaes=vaes,
                         models=models, tasks=tasks, generation=generation, precision=precision, styles=styles,
                         extensions=list(extensions or []), task_store=task_store, storage=storage, links=links,
-                        webhooks=webhooks, catalog=catalog, networks=generator.networks)
+                        webhooks=webhooks, catalog=catalog, networks=generator.networks, retention=retention)
     from modules import script_callbacks, shared
     from modules.extensions import load_scripts
     from modules.paths import REPO_ROOT

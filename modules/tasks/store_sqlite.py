@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, user TEXT, model TEXT, status TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, progress_state TEXT, params TEXT, summary TEXT, images TEXT, urls TEXT,
     info TEXT, error TEXT, runs INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT, webhook_url TEXT,
-    base_url TEXT, webhook TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL
+    base_url TEXT, webhook TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL,
+    purged_at REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_idem ON tasks(idempotency_key, user, created_at);
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS sink_commits (
 _JSON_FIELDS = ("progress_state", "params", "summary", "images", "urls", "info", "webhook")
 _COLUMNS = ("id", "kind", "user", "model", "status", "progress", "progress_state", "params", "summary", "images",
             "urls", "info", "error", "runs", "idempotency_key", "webhook_url", "base_url", "webhook",
-            "created_at", "started_at", "finished_at", "updated_at")
+            "created_at", "started_at", "finished_at", "updated_at", "purged_at")
+_ADDED_COLUMNS = {"purged_at": "REAL"}  # columns newer than the first schema: added to older databases
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -71,6 +73,11 @@ class SqliteTaskStore(TaskStore):
         self._conn = connect(self.path)
         with self._lock:
             self._conn.executescript(SCHEMA)
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_purge ON tasks(purged_at, finished_at)")
 
     def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
@@ -200,6 +207,18 @@ class SqliteTaskStore(TaskStore):
     def sink_last_index(self) -> int:
         row = self._one("SELECT COALESCE(MAX(idx), 0) FROM sink")
         return int(row[0])
+
+    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM tasks WHERE purged_at IS NULL AND finished_at IS NOT NULL "
+                                      "AND finished_at < ? AND status IN ('succeeded', 'failed', 'cancelled') "
+                                      "ORDER BY finished_at, rowid LIMIT ?", (finished_before, limit)).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def mark_purged(self, task_id: str, *, params: dict[str, Any] | None, purged_at: float) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE tasks SET images = '[]', urls = '[]', params = ?, purged_at = ?, "
+                               "updated_at = ? WHERE id = ?", (_dump(params), purged_at, time.time(), task_id))
 
     def close(self) -> None:
         with self._lock:
