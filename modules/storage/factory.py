@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from modules.errors import InvalidRequestError
+from modules.errors import EaselError, InvalidRequestError
 from modules.storage.base import Storage, normalize_prefix
 from modules.storage.retry import RetryPolicy
 
@@ -50,7 +50,7 @@ def parse_storage_url(url: str, *, field: str = "--storage-url") -> StorageUrl:
                                   field=field)
     try:
         prefix = normalize_prefix(unquote(parsed.path))
-    except InvalidRequestError as e:
+    except EaselError as e:
         raise InvalidRequestError(f"{field}: bad prefix: {e.message}", field=field) from e
     return StorageUrl(scheme, bucket=bucket, prefix=prefix)
 
