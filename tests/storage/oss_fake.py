@@ -133,6 +133,7 @@ class FakeOss:
         self.truncate_reads = False  # GetObject sends half the body, then drops the connection
         self.fail_next = 0  # answer this many requests with 503 ServiceUnavailable first
         self.stall = 0.0  # seconds to wait before answering (to trip client timeouts)
+        self.fail_when = None  # fail_when(method, query) -> True: answer that request with 503 (once per True)
         self.lock = threading.Lock()
         self.connections: set = set()  # open client sockets, closed by stop() like a process that dies
         self._server: ThreadingHTTPServer | None = None
@@ -376,6 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(self.oss.stall)
             with self.oss.lock:
                 failing, self.oss.fail_next = self.oss.fail_next > 0, max(0, self.oss.fail_next - 1)
+                failing = failing or bool(self.oss.fail_when and self.oss.fail_when(method, dict(params)))
             if failing:
                 raise OssRequestError(503, "ServiceUnavailable", "Please reduce your request rate.")
             if path.startswith("/latest/meta-data/ram/security-credentials/"):
