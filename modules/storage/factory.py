@@ -69,7 +69,7 @@ def storage_from_url(url: str | None, cmd_opts=None, *, default_root: Path, data
     if not url:
         return LocalStorage(default_root)
     spec = parse_storage_url(url)
-    if spec.scheme == "file":
+    if spec.scheme == "file" and spec.path is not None:
         return LocalStorage(spec.path)
     environ = dict(os.environ if env is None else env)
     multipart = int(float(getattr(cmd_opts, "storage_multipart_mb", 64) or 64) * (1 << 20))
