@@ -35,6 +35,7 @@ class Services:
     catalog: object = None  # modules.tasks.model_catalog.ModelCatalog (serverless /models)
     networks: object = None  # modules.engine.networks.ExtraNetworks (LoRA + textual-inversion registries)
     retention: object = None  # modules.storage.retention.RetentionSweeper
+    references: object = None  # modules.storage.references.ReferenceReader (oss:// / s3:// inputs)
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -77,7 +78,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.manager import ModelManager
     from modules.model_registry.vae import VaeRegistry
-    from modules.storage.factory import storage_from_url
+    from modules.storage.factory import reference_reader, storage_from_url
     from modules.storage.retention import RetentionPolicy, RetentionSweeper
     from modules.styles import StyleDatabase
     from modules.tasks.model_catalog import ModelCatalog
@@ -109,6 +110,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     retention = RetentionSweeper(storage, task_store, RetentionPolicy.from_flags(
         getattr(cmd_opts, "outputs_retention_days", 0.0), getattr(cmd_opts, "outputs_retention", "")),
         getattr(cmd_opts, "retention_interval", 3600.0))
+    references = reference_reader(storage, cmd_opts, default_root=paths.outputs_dir, data_dir=paths.data_dir)
     secrets_file = paths.data_dir / "secrets.json"
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
                        ttl=cmd_opts.link_ttl)
@@ -139,7 +141,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     services = Services(cmd_opts=cmd_opts, paths=paths, options=options, checkpoints=checkpoints, vaes=vaes,
                         models=models, tasks=tasks, generation=generation, precision=precision, styles=styles,
                         extensions=list(extensions or []), task_store=task_store, storage=storage, links=links,
-                        webhooks=webhooks, catalog=catalog, networks=generator.networks, retention=retention)
+                        webhooks=webhooks, catalog=catalog, networks=generator.networks, retention=retention,
+                        references=references)
     from modules import script_callbacks, shared
     from modules.extensions import load_scripts
     from modules.paths import REPO_ROOT

@@ -60,6 +60,17 @@ def retry_policy(cmd_opts=None) -> RetryPolicy:
                        timeout=float(getattr(cmd_opts, "storage_timeout", 30.0) or 30.0))
 
 
+def reference_reader(storage: Storage, cmd_opts=None, *, default_root: Path, data_dir: Path | None = None):
+    """The ReferenceReader for `storage`; with --storage-allow-external-refs it reads other buckets with the
+    same flags and credentials."""
+    from modules.storage.references import ReferenceReader
+
+    def external(scheme: str, bucket: str) -> Storage:
+        return storage_from_url(f"{scheme}://{bucket}", cmd_opts, default_root=default_root, data_dir=data_dir)
+    return ReferenceReader(storage, allow_external=bool(getattr(cmd_opts, "storage_allow_external_refs", False)),
+                           external=external)
+
+
 def storage_from_url(url: str | None, cmd_opts=None, *, default_root: Path, data_dir: Path | None = None,
                      env: dict[str, str] | None = None) -> Storage:
     """The Storage for `url` (None or "": local disk at `default_root`). `data_dir` keeps OSS upload

@@ -1,5 +1,6 @@
 """A real Easel server on S3 (moto_server, signatures checked) and on OSS (the protocol fake, signatures
-checked): results go to the store and their links serve the PNG, retention turns the links into 410 Gone,
+checked): results go to the store and their links serve the PNG, an image_link naming an object in the store
+is read through it (one outside its prefix is refused), retention turns the links into 410 Gone,
 and a store that stops gives a clear 503 and a failed task with the storage error recorded."""
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def test_results_in_object_storage(backend, tmp_path, moto_factory, fake_oss_fac
             assert purged["status"] == "succeeded" and purged["outputs_purged_at"]
             assert purged["images"] == [] and purged["parameters"]["prompt"] == SMALL["prompt"]
             assert list(view.list("tasks")) == []
+
+            # a managed-service image_link that names an object in the store is read through the store
+            view.write("inputs/e2e/init.png", link.content)
+            img2img = {**SMALL, "init_images": [], "alwayson_scripts": {"image_link": view.reference("inputs/e2e/init.png")}}
+            answer = client.post("/sdapi/v1/img2img", json=img2img)
+            assert answer.status_code == 200, answer.text
+            assert len(answer.json()["images"]) == 1
+            outside = {**img2img, "alwayson_scripts": {"image_link": f"{backend}://{BUCKET}/elsewhere/init.png"}}
+            refused = client.post("/sdapi/v1/img2img", json=outside)
+            assert refused.status_code == 403 and "outside the configured storage" in refused.text
 
             store_server.stop()
             sync = client.post("/sdapi/v1/txt2img", json=SMALL)
