@@ -78,7 +78,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from modules.api.serve import serve
 
-    _services, app = assemble(cmd_opts, extensions)
+    from modules.errors import EaselError
+
+    try:
+        _services, app = assemble(cmd_opts, extensions)
+    except EaselError as e:  # a bad flag value (e.g. --storage-url): say which, without a traceback
+        logger.error("cannot start: %s", e.message)
+        return 2
     host = cmd_opts.server_name or ("0.0.0.0" if cmd_opts.listen else "127.0.0.1")
     port = cmd_opts.port or (7861 if cmd_opts.nowebui else 7860)
     logger.info("Easel on http://%s:%d (%s)", host, port, "API only" if cmd_opts.nowebui else "WebUI + API")

@@ -103,6 +103,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="HMAC-SHA256 key for signed result links (or env EASEL_LINK_SECRET; default: generated and kept)")
     add("--link-ttl", type=int, default=3600, help="lifetime of signed result links in seconds")
 
+    # Object storage and retention (docs/storage.md)
+    add("--storage-url", type=str, default=os.environ.get("EASEL_STORAGE_URL") or None,
+        help="where results and inputs are stored: a path or file:///path (default: the data dir's outputs/), "
+             "s3://bucket[/prefix] (boto3) or oss://bucket[/prefix] (oss2); env EASEL_STORAGE_URL")
+    add("--s3-endpoint-url", type=str, default=None,
+        help="S3-compatible endpoint (MinIO, R2, ...); default: AWS (or env AWS_ENDPOINT_URL_S3)")
+    add("--s3-region", type=str, default=None, help="S3 region (default: AWS_REGION / AWS_DEFAULT_REGION, us-east-1)")
+    add("--s3-public-endpoint-url", type=str, default=None,
+        help="endpoint that signed S3 URLs name, when clients reach the store under another address")
+    add("--oss-endpoint", type=str, default=None,
+        help="OSS endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com (default: env OSS_ENDPOINT)")
+    add("--oss-region", type=str, default=None,
+        help="OSS region for V4 signatures (default: env OSS_REGION, else taken from the endpoint; V1 when unknown)")
+    add("--oss-ecs-ram-role", type=str, default=None,
+        help="ECS RAM role for OSS credentials when OSS_ACCESS_KEY_ID/SECRET are not set (or env OSS_ECS_RAM_ROLE)")
+    add("--storage-timeout", type=float, default=30.0, help="timeout of each object-store call in seconds")
+    add("--storage-retries", type=int, default=4, help="attempts per object-store call (exponential backoff)")
+    add("--storage-multipart-mb", type=float, default=64.0,
+        help="objects from this size (MiB) go up as multipart / resumable uploads")
+    add("--storage-allow-external-refs", action="store_true",
+        help="accept oss:// and s3:// input references outside the configured bucket and prefix")
+    add("--outputs-retention-days", type=float, default=0.0,
+        help="delete stored task results (and their records' image keys and base64 inputs) after this many "
+             "days (0: keep forever)")
+    add("--outputs-retention", type=str, default="",
+        help='per-prefix retention in days, "prefix=days[,prefix=days]", e.g. "tasks=7,txt2img-images=30"')
+    add("--retention-interval", type=float, default=3600.0, help="seconds between retention sweeps")
+
     # Model RAM cache
     add("--sd-dynamic-cache", action="store_true",
         help="keep recently used checkpoints in RAM (LRU) for fast switching")

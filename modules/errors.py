@@ -75,3 +75,21 @@ def error_with_status(message: str, status_code: int | None) -> EaselError:
     error = kinds.get(status_code or 500, EaselError)(message)
     error.status_code = status_code or EaselError.status_code
     return error
+
+
+class StorageUnavailableError(EaselError):
+    """The object store (OSS, S3) could not be reached or refused Easel's credentials after bounded retries.
+    The message names the store and the cause, never a secret; `Retry-After` tells clients when to try again."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class GoneError(EaselError):
+    """The thing existed but was deleted on purpose (a stored result past its retention period)."""
+
+    status_code = 410

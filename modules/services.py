@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.vae import VaeRegistry
     from modules.scripts_runner import ScriptRegistry
+    from modules.storage.references import ReferenceReader
+    from modules.storage.retention import RetentionSweeper
     from modules.tasks.model_catalog import ModelCatalog
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class Services:
     pipeline: GenerationPipeline
     jobs: GenerationJobs
     handlers: HandlerRegistry
+    retention: RetentionSweeper
+    references: ReferenceReader  # oss:// / s3:// inputs, confined to the configured store
     workers: list[Worker] = field(default_factory=list)
     extensions: list[Any] = field(default_factory=list)
 
@@ -78,11 +82,13 @@ class Services:
         self.queue.start()
         for worker in self.workers:
             worker.start()
+        self.retention.start()
         threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
 
     def stop(self) -> None:
         from modules import shared
 
+        self.retention.stop()
         self.queue.stop()
         for worker in self.workers:
             worker.stop()
@@ -120,7 +126,9 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.vae import VaeRegistry
+    from modules.storage.factory import reference_reader, storage_from_url
     from modules.storage.local import LocalStorage
+    from modules.storage.retention import RetentionPolicy, RetentionSweeper
     from modules.tasks.model_catalog import ModelCatalog
     from modules.tasks.payloads import task_payload
     from modules.tasks.queue_memory import InProcessTaskQueue
@@ -145,8 +153,13 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     task_store = SqliteTaskStore(paths.tasks_db)
     queue = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
     queue.task_timeout = cmd_opts.task_timeout
-    storage = LocalStorage(paths.outputs_dir)
+    storage = storage_from_url(getattr(cmd_opts, "storage_url", None), cmd_opts, default_root=paths.outputs_dir,
+                               data_dir=paths.data_dir)
     files = LocalStorage(paths.data_dir)
+    retention = RetentionSweeper(storage, task_store, RetentionPolicy.from_flags(
+        getattr(cmd_opts, "outputs_retention_days", 0.0), getattr(cmd_opts, "outputs_retention", "")),
+        getattr(cmd_opts, "retention_interval", 3600.0))
+    references = reference_reader(storage, cmd_opts, default_root=paths.outputs_dir, data_dir=paths.data_dir)
     secrets_file = paths.secrets_file
     migrate_secrets(paths.data_dir / LEGACY_SECRETS_FILE, secrets_file)
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
@@ -182,7 +195,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                         sr_upscalers=sr_upscalers, face_restorers=face_restorers, styles=styles,
                         scripts=scripts, task_store=task_store, queue=queue, storage=storage, files=files,
                         links=links, webhooks=webhooks, catalog=catalog, pipeline=pipeline, jobs=jobs,
-                        handlers=handlers, extensions=list(extensions or []))
+                        handlers=handlers, retention=retention, references=references,
+                        extensions=list(extensions or []))
     services.workers = [Worker(queue, handlers, f"easel-worker-{i}", on_thread_start=lambda: shared.bind_thread(services))
                         for i in range(workers)]
     shared.bind(services)

@@ -88,11 +88,11 @@ class ResultWriter:
             text = infotexts[i] if i < len(infotexts) else None
             while True:
                 key = f"{prefix}/{number:05d}-{seed}.{ext}" if prefix else f"{number:05d}-{seed}.{ext}"
-                params = ImageSaveParams(image, p, self.files.filename(key), {"parameters": text} if text else {})
+                params = ImageSaveParams(image, p, self.files.reference(key), {"parameters": text} if text else {})
                 script_callbacks.before_image_saved_callback(params)
                 key = self._callback_key(params.filename, key)
                 try:
-                    self.files.write(key, self._bytes_after_callbacks(params, image, text, fmt), overwrite=False)
+                    self.files.write_new(key, self._bytes_after_callbacks(params, image, text, fmt))
                     break
                 except ConflictError:  # another writer took the number meanwhile
                     number += 1
@@ -118,7 +118,7 @@ class ResultWriter:
 
     def _callback_key(self, filename: str, original: str) -> str:
         """A callback may rename the file (A1111 habit); a name outside the data dir is refused and logged."""
-        if filename == self.files.filename(original):
+        if filename == self.files.reference(original):
             return original
         key = self.files.key_for(filename)
         if key is None:
@@ -128,6 +128,6 @@ class ResultWriter:
         return key
 
     def _next_number(self, prefix: str) -> int:
-        names = (key.rsplit("/", 1)[-1] for key in self.files.list(prefix))
+        names = (info.key.rsplit("/", 1)[-1] for info in self.files.list(prefix))
         numbers = [int(name[:5]) for name in names if name[:5].isdigit()]
         return max(numbers, default=-1) + 1

@@ -45,4 +45,5 @@ def task_payload(record: TaskRecord, links: LinkSigner, base_url: str | None = N
         "created_at": record.created_at,
         "started_at": record.started_at,
         "finished_at": record.finished_at,
+        "outputs_purged_at": record.purged_at,  # set when retention deleted its images (links answer 410)
     }

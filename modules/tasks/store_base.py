@@ -45,6 +45,7 @@ class TaskRecord:
     started_at: float | None = None
     finished_at: float | None = None
     updated_at: float = 0.0
+    purged_at: float | None = None  # when retention deleted its stored outputs and inputs (the summary stays)
 
 
 @dataclass
@@ -121,6 +122,16 @@ class TaskStore(ABC):
     @abstractmethod
     def sink_last_index(self) -> int:
         """The index of the newest stream item (0 when empty)."""
+
+    @abstractmethod
+    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+        """Finished records (any final status) that finished before `finished_before` and were not purged yet,
+        oldest first (what the retention sweep works through)."""
+
+    @abstractmethod
+    def mark_purged(self, task_id: str, *, params: dict[str, Any] | None, purged_at: float) -> None:
+        """Forget a finished task's stored outputs: `images` and `urls` emptied, `params` replaced (its inputs
+        scrubbed), `purged_at` set; summary, info, error and timestamps stay."""
 
     def close(self) -> None:
         """Release resources."""

@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     info TEXT, error TEXT, runs INTEGER NOT NULL DEFAULT 0, idempotency_key TEXT, webhook_url TEXT,
     base_url TEXT, webhook TEXT, created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL,
     payload TEXT, inputs TEXT, priority TEXT NOT NULL DEFAULT 'normal', cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error_code INTEGER
+    error_code INTEGER, purged_at REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks(status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_idem ON tasks(idempotency_key, user, created_at);
@@ -34,11 +34,11 @@ CREATE TABLE IF NOT EXISTS sink_commits (
 
 # Columns added after the first release (a data dir made by an older Easel is migrated on open).
 _ADDED_COLUMNS = {"payload": "TEXT", "inputs": "TEXT", "priority": "TEXT NOT NULL DEFAULT 'normal'",
-                  "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "error_code": "INTEGER"}
+                  "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "error_code": "INTEGER", "purged_at": "REAL"}
 _JSON_FIELDS = ("progress_state", "params", "payload", "inputs", "images", "info", "webhook")
 _COLUMNS = ("id", "kind", "user", "model", "priority", "status", "progress", "progress_state", "params", "payload",
             "inputs", "images", "info", "error", "error_code", "runs", "cancel_requested", "idempotency_key", "webhook_url",
-            "base_url", "webhook", "created_at", "started_at", "finished_at", "updated_at")
+            "base_url", "webhook", "created_at", "started_at", "finished_at", "updated_at", "purged_at")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -82,6 +82,7 @@ class SqliteTaskStore(TaskStore):
             for name, kind in _ADDED_COLUMNS.items():
                 if name not in present:
                     self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_purge ON tasks(purged_at, finished_at)")
 
     def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
@@ -219,6 +220,18 @@ class SqliteTaskStore(TaskStore):
     def sink_last_index(self) -> int:
         row = self._one("SELECT COALESCE(MAX(idx), 0) FROM sink")
         return int(row[0])
+
+    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM tasks WHERE purged_at IS NULL AND finished_at IS NOT NULL "
+                                      "AND finished_at < ? AND status IN ('succeeded', 'failed', 'cancelled') "
+                                      "ORDER BY finished_at, rowid LIMIT ?", (finished_before, limit)).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def mark_purged(self, task_id: str, *, params: dict[str, Any] | None, purged_at: float) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE tasks SET images = '[]', inputs = '[]', params = ?, purged_at = ?, "
+                               "updated_at = ? WHERE id = ?", (_dump(params), purged_at, time.time(), task_id))
 
     def close(self) -> None:
         with self._lock:

@@ -39,6 +39,9 @@ class LinkPolicy:
     user_agent: str = ""
     rewrites: tuple[tuple[str, str], ...] = ()
     resolver: Resolver | None = None
+    # reads oss:// / s3:// references through the configured store: (link, field, max_bytes) -> bytes
+    read_stored: Callable[[str, str, int], bytes] | None = field(default=None, repr=False)
+    is_stored: Callable[[object], bool] | None = field(default=None, repr=False)
     transport: httpx.AsyncBaseTransport | None = field(default=None, repr=False)
 
 
@@ -146,6 +149,10 @@ async def fetch_image(link: object, policy: LinkPolicy, *, field_name: str = "im
         raise bad_request(f"{field_name}: expected a URL string, got {link!r}", field=field_name)
     if len(link) > MAX_URL_CHARS:
         raise bad_request(f"{field_name}: URL longer than {MAX_URL_CHARS} characters", field=field_name)
+    if policy.read_stored is not None and policy.is_stored is not None and policy.is_stored(link):
+        data = await asyncio.to_thread(policy.read_stored, link, field_name, policy.max_bytes)
+        await asyncio.to_thread(_decode_check, data, policy, field_name)
+        return data
     if not policy.enabled:
         raise forbidden(f"{field_name}: URL inputs are disabled (option api_enable_requests)", field=field_name)
     try:

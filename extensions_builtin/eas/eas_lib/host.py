@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from eas_lib.errors import not_found
+from eas_lib.errors import EasError, bad_request, not_found
 from modules import shared
 
 CONTROLNET_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
@@ -99,6 +99,25 @@ def find_controlnet_model(name: str, dirs: tuple[Path, ...]) -> Path | None:
             if path.is_file() and path.suffix.lower() in CONTROLNET_SUFFIXES and wanted in (path.name, path.stem):
                 return path
     return None
+
+
+def is_storage_reference(link: object) -> bool:
+    """oss://bucket/key or s3://bucket/key (read through the configured store, not fetched over HTTP)."""
+    return isinstance(link, str) and link.strip().lower().startswith(("oss://", "s3://"))
+
+
+def read_stored_image(link: str, field: str, max_bytes: int) -> bytes:
+    """The bytes of an object-store reference, read with Easel's configured store and credentials; the
+    reference must lie in its bucket and prefix (unless --storage-allow-external-refs). Raises EasError."""
+    from modules.errors import EaselError
+
+    reader = getattr(_easel_services(), "references", None)
+    if reader is None:
+        raise bad_request(f"{field}: oss:// and s3:// references need Easel with --storage-url", field=field)
+    try:
+        return reader.read(link.strip(), field=field, max_bytes=max_bytes)
+    except EaselError as exc:
+        raise EasError(exc.status_code, exc.message, field=field) from exc
 
 
 def option(key: str, default: Any) -> Any:

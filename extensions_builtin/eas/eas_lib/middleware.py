@@ -120,7 +120,8 @@ class ManagedApiMiddleware:
         policy = LinkPolicy(timeout=config.link_timeout, max_bytes=config.link_max_bytes,
                             max_pixels=config.max_input_pixels, enabled=bool(host.option("api_enable_requests", True)),
                             forbid_local=bool(host.option("api_forbid_local_requests", True)),
-                            user_agent=str(host.option("api_useragent", "") or ""), rewrites=config.link_map)
+                            user_agent=str(host.option("api_useragent", "") or ""), rewrites=config.link_map,
+                            read_stored=host.read_stored_image, is_stored=host.is_storage_reference)
         if managed.image_link is not None:
             data = await fetch_image(managed.image_link, policy)
             body["init_images"] = [base64.b64encode(data).decode("ascii")]

@@ -17,6 +17,9 @@ from modules.api.routers.progress import progress_payload
 from modules.api.routers.task_submit import base_url, visible_record
 from modules.api.serve import is_stopping
 from modules.services import Services
+from modules.errors import NotFoundError
+from modules.storage.base import content_type
+from modules.storage.retention import missing_object_error
 from modules.tasks.common import TaskStatus
 from modules.tasks.payloads import task_payload
 from modules.tasks.store_base import TaskRecord
@@ -170,4 +173,8 @@ def stored_file(key: str, services: ServicesDep, expires: str | None = None,
     path = services.storage.local_path(key)
     if path is not None:
         return FileResponse(path, headers={"Cache-Control": "private, max-age=60"})
-    return Response(services.storage.read(key), media_type="application/octet-stream")
+    try:
+        chunks = services.storage.iter_chunks(key)
+    except NotFoundError as e:
+        raise missing_object_error(services.task_store, key, e) from e
+    return StreamingResponse(chunks, media_type=content_type(key), headers={"Cache-Control": "private, max-age=60"})
