@@ -17,6 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 STAMP = Path(sys.prefix) / ".easel-install-stamp"
 NO_DEPS = ["open-clip-torch==3.3.0"]
+# Test-only, without dependencies: k-diffusion is the independent reference of the sampler tests (its package
+# __init__ needs torchvision, so the tests load only its sampling/external modules).
+TEST_NO_DEPS = ["k-diffusion==0.1.1.post1"]
 
 
 def _pip(*args: str) -> None:
@@ -35,6 +38,8 @@ def _fingerprint(files: list[Path]) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     digest.update(" ".join(NO_DEPS).encode())
+    if any(path.name == "requirements-test.txt" for path in files):
+        digest.update(" ".join(TEST_NO_DEPS).encode())
     return digest.hexdigest()
 
 
@@ -49,6 +54,8 @@ def install_requirements(extra: list[str]) -> None:
         args += ["-r", str(path)]
     _pip(*args)
     _pip("install", "--no-deps", *NO_DEPS)
+    if any(path.name == "requirements-test.txt" for path in files):
+        _pip("install", "--no-deps", *TEST_NO_DEPS)
     if importlib.util.find_spec("torchvision") is not None:
         _pip("uninstall", "-y", "torchvision")
     STAMP.write_text(fingerprint)

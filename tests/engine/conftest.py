@@ -1,0 +1,57 @@
+"""Tiny SD1 and SDXL pipelines and an Easel Generator on the CPU in fp32, shared by the engine tests."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+class Engine:
+    def __init__(self, family: str, root):
+        from modules.engine.devices import Precision
+        from modules.engine.generator import Generator, ModelView
+        from modules.model_registry.loader import build_pipeline_from_state
+        from modules.model_registry.safe_load import load_checkpoint
+        from modules.model_registry.tiny import write_tiny_checkpoint
+        from modules.options import Options
+        from modules.shared_options import default_options
+
+        path = write_tiny_checkpoint(root / f"tiny-{family}.safetensors", family=family)
+        pipe, family, prediction = build_pipeline_from_state(load_checkpoint(path), dtype=torch.float32,
+                                                             cache_dir=root / "cache")
+        self.pipe, self.family, self.prediction = pipe, family, prediction
+        self.options = Options(default_options())
+        self.generator = Generator(self.options, Precision(torch.device("cpu"), torch.float32, torch.float32,
+                                                           torch.float32))
+        self.model = ModelView(pipe=pipe, family=family, prediction_type=prediction, model_name=f"tiny-{family}",
+                               shorthash=None, checkpoint_title=f"tiny-{family}")
+
+    def run(self, **fields):
+        import numpy as np
+
+        from modules.processing import GenerationRequest
+        from modules.step_control import StepControl
+
+        control = fields.pop("control", None) or StepControl()
+        fields = {"prompt": "a cat", "negative_prompt": "ugly", "seed": 7, "steps": 3, "width": 16, "height": 16,
+                  "cfg_scale": 5.0, **fields}
+        result = self.generator.run(GenerationRequest(**fields), self.model, control)
+        return [np.asarray(image) for image in result.images], result
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny UNet is dominated by per-op overhead; one thread is several times faster on a shared 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def sd1(tmp_path_factory):
+    return Engine("sd1", tmp_path_factory.mktemp("engine-sd1"))
+
+
+@pytest.fixture(scope="session")
+def sdxl(tmp_path_factory):
+    return Engine("sdxl", tmp_path_factory.mktemp("engine-sdxl"))
