@@ -68,15 +68,18 @@ class LdmModel:
 
 
 class ReferenceRNG:
-    """A1111 rng.ImageRNG on the CPU source: per-seed generators; first() then next() draws; ENSD re-seeds."""
+    """A1111 rng.ImageRNG on the CPU source: per-seed generators; first() then next() draws; ENSD re-seeds.
+    `first` replaces the initial noise (variation seeds)."""
 
-    def __init__(self, shape, seeds, ensd: int = 0):
-        self.shape, self.seeds, self.ensd = shape, seeds, ensd
+    def __init__(self, shape, seeds, ensd: int = 0, first: torch.Tensor | None = None):
+        self.shape, self.seeds, self.ensd, self.first = shape, seeds, ensd, first
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
         self.first_done = False
 
     def next(self) -> torch.Tensor:
         noise = torch.stack([torch.randn(self.shape, generator=g) for g in self.generators])
+        if not self.first_done and self.first is not None:
+            noise = self.first
         if not self.first_done and self.ensd:
             self.generators = [torch.Generator().manual_seed(s + self.ensd) for s in self.seeds]
         self.first_done = True
@@ -96,16 +99,21 @@ class TorchHijack:
 
 
 class CFG:
-    """A1111 CFGDenoiser reduced to one positive prompt per image: cond and uncond in one batch."""
+    """A1111 CFGDenoiser reduced to one positive prompt per image: cond and uncond in one batch.
 
-    def __init__(self, denoiser, cond: torch.Tensor, uncond: torch.Tensor, scale: float):
-        self.denoiser, self.cond, self.uncond, self.scale = denoiser, cond, uncond, scale
+    `cond` is a tensor, or a prompt schedule `[(end_at_call, tensor), ...]` looked up by the model-call count.
+    """
+
+    def __init__(self, denoiser, cond, uncond: torch.Tensor, scale: float):
+        self.denoiser, self.uncond, self.scale = denoiser, uncond, scale
+        self.schedule = cond if isinstance(cond, list) else [(10 ** 9, cond)]
         self.calls = 0
 
     def __call__(self, x, sigma, **_):
         n = x.shape[0]
+        cond = next(c for end, c in self.schedule if self.calls <= end)
         sigma = sigma.reshape(-1).expand(n) if sigma.numel() == 1 else sigma
-        out = self.denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]), cond=torch.cat([self.cond, self.uncond]))
+        out = self.denoiser(torch.cat([x, x]), torch.cat([sigma, sigma]), cond=torch.cat([cond, self.uncond]))
         self.calls += 1
         return out[n:] + (out[:n] - out[n:]) * self.scale
 
@@ -118,3 +126,19 @@ def decode(vae, latents: torch.Tensor) -> list[np.ndarray]:
         x = torch.clamp((x[0] + 1.0) / 2.0, min=0.0, max=1.0)
         out.append((255.0 * np.moveaxis(x.numpy(), 0, 2)).astype(np.uint8))
     return out
+
+
+# (family, sampler, schedule) -> max uint8 difference, printed at the end of the engine tests (pytest -s)
+MEASURED: dict[tuple[str, str, str], int] = {}
+
+
+def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """A1111 processing.slerp (variation seeds)."""
+    low_norm = low / torch.norm(low, dim=1, keepdim=True)
+    high_norm = high / torch.norm(high, dim=1, keepdim=True)
+    dot = (low_norm * high_norm).sum(1)
+    if dot.mean() > 0.9995:
+        return low * val + high * (1 - val)
+    omega = torch.acos(dot)
+    so = torch.sin(omega)
+    return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch.sin(val * omega) / so).unsqueeze(1) * high

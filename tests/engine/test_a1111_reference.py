@@ -31,16 +31,7 @@ FUNCTIONS = {
     "Restart": "sample_heun",  # below 20 steps A1111's Restart is exactly Heun over the same sigmas
 }
 SCHEDULED = [name for name in FUNCTIONS if name not in ("DPM fast", "DPM adaptive")]
-MEASURED: dict[tuple[str, str, str], int] = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report():
-    yield
-    if MEASURED:
-        print("\nmax |easel - reference| in uint8 levels:")
-        for (family, sampler, schedule), diff in sorted(MEASURED.items()):
-            print(f"  {family:5s} {sampler:18s} {schedule:17s} {diff}")
+MEASURED = ref.MEASURED
 
 
 def reference_sigmas(sampler: samplers.SamplerSpec, schedule: str, steps: int, denoiser, family: str):
@@ -94,19 +85,34 @@ def encode(engine, prompt: str, negative: str, n: int):
     return cond.hidden.repeat(n, 1, 1), uncond.hidden.repeat(n, 1, 1), pooled, builder
 
 
-def reference_images(engine, sampler_name: str, schedule: str, steps: int = 3, seeds=(7,), cfg: float = 5.0,
-                     size: int = 16, prompt: str = "a cat", negative: str = "ugly", ensd: int = 0):
+def reference_latents(engine, sampler_name: str, schedule: str, steps: int = 3, seeds=(7,), cfg: float = 5.0,
+                      size: int = 16, prompt="a cat", negative: str = "ugly", ensd: int = 0,
+                      first_noise: torch.Tensor | None = None, init_latents: torch.Tensor | None = None,
+                      denoising: float = 0.75, fixed_steps: bool = False):
+    """A1111's KDiffusionSampler.sample / sample_img2img on k-diffusion. `prompt` may be a schedule
+    `[(end_at_call, text), ...]`."""
     sampler = samplers.find_sampler(sampler_name)
     pipe = engine.pipe
-    cond, uncond, pooled, builder = encode(engine, prompt, negative, len(seeds))
+    n = len(seeds)
+    texts = prompt if isinstance(prompt, list) else [(10 ** 9, prompt)]
+    encoded = [(end, encode(engine, text, negative, n)) for end, text in texts]
+    _, uncond, pooled, builder = encoded[0][1]
+    cond = [(end, parts[0]) for end, parts in encoded]
     model = ref.LdmModel(pipe.unet, pooled, builder.time_ids(size, size))
     wrap = EXTERNAL.CompVisVDenoiser if engine.prediction == "v_prediction" else EXTERNAL.CompVisDenoiser
     denoiser = wrap(model)
-    sigmas = reference_sigmas(sampler, schedule, steps, denoiser, engine.family)
+    total, t_enc = steps, steps - 1
+    if init_latents is not None:
+        if fixed_steps:
+            total = int(steps / min(denoising, 0.999))
+        else:
+            t_enc = int(min(denoising, 0.999) * steps)
+    sigmas = reference_sigmas(sampler, schedule, total, denoiser, engine.family)
+    run = sigmas[total - t_enc - 1:]
     latent = size // pipe.vae_scale_factor
-    rng = ref.ReferenceRNG((pipe.unet.config.in_channels, latent, latent), list(seeds), ensd)
+    rng = ref.ReferenceRNG((pipe.unet.config.in_channels, latent, latent), list(seeds), ensd, first_noise)
     SAMPLING.torch = ref.TorchHijack(rng)
-    x = rng.next() * sigmas[0]
+    x = rng.next() * run[0] if init_latents is None else init_latents + rng.next() * run[0]
     fn = getattr(SAMPLING, FUNCTIONS[sampler_name])
     kwargs = {"disable": True}
     if "eta" in inspect.signature(fn).parameters:
@@ -116,22 +122,31 @@ def reference_images(engine, sampler_name: str, schedule: str, steps: int = 3, s
         if sampler_name == "DPM fast":
             kwargs["n"] = steps
     else:
-        kwargs["sigmas"] = sigmas
+        kwargs["sigmas"] = run
     if sampler.brownian_noise:
         positive = sigmas[sigmas > 0]
         kwargs["noise_sampler"] = SAMPLING.BrownianTreeNoiseSampler(x, positive.min(), sigmas.max(), seed=list(seeds))
     if sampler_name == "DPM++ 2M SDE Heun":
         kwargs["solver_type"] = "heun"
     with torch.no_grad():
-        latents = fn(ref.CFG(denoiser, cond, uncond, cfg), x, **kwargs)
-        return ref.decode(pipe.vae, latents)
+        return fn(ref.CFG(denoiser, cond, uncond, cfg), x, **kwargs)
+
+
+def reference_images(engine, sampler_name: str, schedule: str, **kwargs) -> list[np.ndarray]:
+    with torch.no_grad():
+        return ref.decode(engine.pipe.vae, reference_latents(engine, sampler_name, schedule, **kwargs))
+
+
+def max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> int:
+    assert len(a) == len(b)
+    return max(int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(a, b))
 
 
 def assert_matches(engine, sampler: str, schedule: str, **fields):
     label = samplers.find_schedule(schedule).label
     easel, _ = engine.run(sampler_name=sampler, scheduler=label, **fields)
     reference = reference_images(engine, sampler, schedule, **{k: v for k, v in fields.items() if k == "steps"})
-    diff = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(easel, reference))
+    diff = max_diff(easel, reference)
     MEASURED[(engine.family, sampler, label)] = diff
     assert diff <= 1, f"{sampler} / {label}: max difference {diff} uint8 levels"
 

@@ -26,7 +26,7 @@ def _alphas(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor):
 
 def _ddim_sigmas(eta: float, alphas: torch.Tensor, alphas_prev: torch.Tensor) -> np.ndarray:
     prev = alphas_prev.cpu().numpy()
-    cur = alphas.cpu()
+    cur = alphas.cpu().numpy().astype(np.float64)
     return eta * np.sqrt((1 - prev) / (1 - cur) * (1 - cur / prev))
 
 
