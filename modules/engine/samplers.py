@@ -100,9 +100,6 @@ SAMPLERS: tuple[SamplerSpec, ...] = (
     SamplerSpec("LCM", ("k_lcm",), "lcm"),
 )
 
-# A1111 samplers Easel does not serve (none today); named in the error so callers know why.
-UNSERVED_SAMPLERS: tuple[str, ...] = ()
-
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("automatic", "Automatic"),
     ScheduleSpec("uniform", "Uniform", need_inner_model=True),
@@ -161,9 +158,8 @@ def resolve(sampler_name: str | None, scheduler: str | None, *, field_name: str 
             if sampler is not None:
                 break
     if sampler is None:
-        unserved = " (not available in Easel)" if name in UNSERVED_SAMPLERS else ""
         raise InvalidRequestError(
-            f"{field_name}: unknown sampler {name!r}{unserved}; valid: {', '.join(sampler_names())}",
+            f"{field_name}: unknown sampler {name!r}; valid: {', '.join(sampler_names())}",
             field=field_name)
     schedule = find_schedule(scheduler)
     if schedule.name == sampler.default_schedule:

@@ -80,5 +80,11 @@ def sd1(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sd2(tmp_path_factory):
+    """v-prediction (the tiny SD2 checkpoint)."""
+    return Engine("sd2", tmp_path_factory.mktemp("engine-sd2"))
+
+
+@pytest.fixture(scope="session")
 def sdxl(tmp_path_factory):
     return Engine("sdxl", tmp_path_factory.mktemp("engine-sdxl"))

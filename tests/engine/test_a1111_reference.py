@@ -170,3 +170,10 @@ def test_sdxl_every_sampler_matches_k_diffusion(sdxl, sampler):
 @pytest.mark.parametrize("schedule", [s.name for s in samplers.SCHEDULES])
 def test_sdxl_every_schedule_matches_k_diffusion(sdxl, schedule):
     assert_matches(sdxl, "Euler", schedule)
+
+
+@pytest.mark.parametrize("sampler, schedule", [("Euler a", "automatic"), ("DPM++ 2M", "automatic"),
+                                               ("Heun", "karras"), ("DPM++ SDE", "exponential")])
+def test_sd2_v_prediction_matches_k_diffusion(sd2, sampler, schedule):
+    assert sd2.prediction == "v_prediction"
+    assert_matches(sd2, sampler, schedule)

@@ -44,22 +44,23 @@ def engine_time_ids(engine, size):
 
 def _reference(engine, name: str, steps: int, seed: int = 7, cfg: float = 5.0, size: int = 16):
     pipe = engine.pipe
+    config = {**SD1_SCHEDULER, "prediction_type": engine.prediction}  # guided v works like guided eps (linear)
     cond, uncond, pooled, _ = encode(engine, "a cat", "ugly", 1)
     eps = _guided_eps(engine, cond, uncond, pooled, cfg, size)
     latent = size // pipe.vae_scale_factor
     x = torch.randn((1, 4, latent, latent), generator=torch.Generator().manual_seed(seed))
     if name == "DDIM":
-        sched = diffusers.DDIMScheduler.from_config(SD1_SCHEDULER)
+        sched = diffusers.DDIMScheduler.from_config(config)
         sched.set_timesteps(steps)
         run = sched.timesteps[:-1]  # A1111 stops one update early, at t=1
         step = lambda e, t, x: sched.step(e, t, x, eta=0.0).prev_sample  # noqa: E731
     elif name == "PLMS":
-        sched = diffusers.PNDMScheduler.from_config(SD1_SCHEDULER, skip_prk_steps=True)
+        sched = diffusers.PNDMScheduler.from_config(config, skip_prk_steps=True)
         sched.set_timesteps(steps)
         run = sched.timesteps[:-1]
         step = lambda e, t, x: sched.step(e, t, x).prev_sample  # noqa: E731
     else:  # UniPC on A1111's continuous times: t_i = linspace(1, 1/1000, steps + 1), model time (t - 1/1000) * 1000
-        sched = diffusers.UniPCMultistepScheduler.from_config(SD1_SCHEDULER, solver_order=3, solver_type="bh1",
+        sched = diffusers.UniPCMultistepScheduler.from_config(config, solver_order=3, solver_type="bh1",
                                                               predict_x0=True, lower_order_final=True)
         sched.set_timesteps(steps)
         times = np.linspace(1.0, 1.0 / 1000, steps + 1, dtype=np.float32)
@@ -83,6 +84,14 @@ def test_timestep_samplers_match_diffusers_references(sd1, sampler):
     diff = int(np.abs(easel[0].astype(int) - reference[0].astype(int)).max())
     MEASURED[("sd1", sampler, "(timesteps)")] = diff
     assert diff <= 1, f"{sampler}: max difference {diff} uint8 levels"
+
+
+@pytest.mark.parametrize("sampler", ["DDIM", "UniPC"])
+def test_timestep_samplers_convert_v_prediction(sd2, sampler):
+    easel, _ = sd2.run(sampler_name=sampler, steps=5)
+    diff = int(np.abs(easel[0].astype(int) - _reference(sd2, sampler, 5)[0].astype(int)).max())
+    MEASURED[("sd2", sampler, "(timesteps)")] = diff
+    assert diff <= 1, f"{sampler} (v-prediction): max difference {diff} uint8 levels"
 
 
 def test_ddim_makes_one_model_call_fewer_than_steps(sd1):

@@ -1,8 +1,9 @@
 """The Brownian-tree noise of the SDE samplers, one tree per image seeded from the batch's seeds (A1111's
 `create_noise_sampler`), so DPM++ SDE pictures repeat exactly and do not depend on batch position.
 
-The trees come from torchsde; their normal draws follow the request's random source (A1111 replaces torchsde's
-`_randn` with its own `randn_local`; on the CPU source that is what torchsde does anyway).
+The trees come from torchsde; their normal draws follow the request's random source, drawn in float32 and moved to
+the latents' device (A1111 replaces torchsde's `_randn` with its `randn_local`; on a CPU machine with the CPU
+source that is exactly torchsde's own draw).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _install() -> None:
 
     def randn(size, dtype, device, seed):
         source = _SOURCE.get()
-        if source is None or source.name == "CPU":
+        if source is None:
             return original(size, dtype, device, seed)
         return source.randn_seeded(int(seed), tuple(size)).to(device=device, dtype=dtype)
 

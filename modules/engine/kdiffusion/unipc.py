@@ -82,7 +82,7 @@ class _UniPC:
             rk = (ns.lambda_(t_prev[-(i + 1)]) - lambda_prev_0) / h
             rks.append(rk)
             d1s.append((model_prev[-(i + 1)] - model_prev_0) / rk)
-        rks = torch.tensor([*(float(r) for r in rks), 1.0])
+        rks = torch.tensor([*(float(r) for r in rks), 1.0], device=x.device)
         hh = -h
         h_phi_1 = torch.expm1(hh)
         h_phi_k = h_phi_1 / hh - 1
@@ -95,17 +95,17 @@ class _UniPC:
             factorial *= i + 1
             h_phi_k = h_phi_k / hh - 1 / factorial
         r_mat = torch.stack(rows)
-        b_vec = torch.tensor(b)
+        b_vec = torch.tensor(b, device=x.device)
         d1 = torch.stack(d1s, dim=1) if d1s else None
         x_t_ = sigma_t / sigma_prev_0 * x - alpha_t * h_phi_1 * model_prev_0
         pred_res = 0
         if d1 is not None:
-            rhos_p = torch.tensor([0.5]) if order == 2 else torch.linalg.solve(r_mat[:-1, :-1], b_vec[:-1])
+            rhos_p = torch.tensor([0.5], device=x.device) if order == 2 else torch.linalg.solve(r_mat[:-1, :-1], b_vec[:-1])
             pred_res = torch.einsum("k,bkchw->bchw", rhos_p, d1)
         x_t = x_t_ - alpha_t * b_h * pred_res
         model_t = None
         if use_corrector:
-            rhos_c = torch.tensor([0.5]) if order == 1 else torch.linalg.solve(r_mat, b_vec)
+            rhos_c = torch.tensor([0.5], device=x.device) if order == 1 else torch.linalg.solve(r_mat, b_vec)
             model_t = self.data(x_t, t)
             corr_res = torch.einsum("k,bkchw->bchw", rhos_c[:-1], d1) if d1 is not None else 0
             x_t = x_t_ - alpha_t * b_h * (corr_res + rhos_c[-1] * (model_t - model_prev_0))
