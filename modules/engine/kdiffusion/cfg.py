@@ -1,6 +1,8 @@
 """Classifier-free guidance around the UNet, as A1111's CFGDenoiser does it.
 
-One call = one model evaluation of the batch: every image's positive parts (AND) and its negative prompt. The
+One call = one model evaluation of every image: its positive parts (AND) and its negative prompt. Each image is
+its own UNet batch (A1111 batches all images together; the UNet is not batch-invariant to the last bit on CPU,
+so this is what makes an image byte-identical alone or at any position of a batch). The
 prompt schedule advances per call (`step` counts calls, so second-order samplers, which call twice per step, move
 through `[a:b:0.5]` on a schedule of twice the steps, like A1111). Cond and uncond run in one UNet batch when their
 token lengths match, otherwise in two (A1111's default, no padding). Guidance combines the model outputs:
@@ -121,32 +123,36 @@ class CFGDenoiser:
         sc = self.conds_at(self.step)
         if self.timesteps and self.mask is not None:
             x = self._blend(x)
-        repeats = [len(parts) for parts in sc.conds]
-        cond_list = [c for parts in sc.conds for c, _ in parts]
-        x_cond = torch.repeat_interleave(x, torch.tensor(repeats, device=x.device), dim=0)
-        cond_hidden, cond_pooled = stack_conds(cond_list)
-        uncond_hidden, uncond_pooled = stack_conds(sc.uncond)
         sigma = torch.as_tensor(sigma, device=x.device).reshape(-1)
-        if cond_hidden.shape[1] == uncond_hidden.shape[1]:
-            pooled = None if cond_pooled is None else torch.cat([cond_pooled, uncond_pooled])
-            out = self._inner(torch.cat([x_cond, x]), sigma, (torch.cat([cond_hidden, uncond_hidden]), pooled))
-            out_cond, out_uncond = out[:len(cond_list)], out[len(cond_list):]
-        else:
-            out_cond = self._inner(x_cond, sigma, (cond_hidden, cond_pooled))
-            out_uncond = self._inner(x, sigma, (uncond_hidden, uncond_pooled))
+        out_cond, out_uncond = [], []
+        for i, parts in enumerate(sc.conds):
+            c, u = self._image(x[i:i + 1], sigma, [cond for cond, _ in parts], sc.uncond[i])
+            out_cond.append(c)
+            out_uncond.append(u)
+        out_uncond_t = torch.cat(out_uncond)
         scale = self.cfg_scale * self.cond_scale_multiplier
-        guided = out_uncond.clone()
-        offset = 0
+        guided = out_uncond_t.clone()
         for i, parts in enumerate(sc.conds):
             for k, (_, weight) in enumerate(parts):
-                guided[i] += (out_cond[offset + k] - out_uncond[i]) * (weight * scale)
-            offset += len(parts)
-        self.last_noise_uncond = out_uncond
+                guided[i] += (out_cond[i][k] - out_uncond_t[i]) * (weight * scale)
+        self.last_noise_uncond = out_uncond_t
         if not self.timesteps and self.mask is not None:
             guided = self._blend(guided)
         self.last_latent = self._pred_x0(x, guided, sigma)
         self.step += 1
         return guided
+
+    def _image(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Cond], uncond: Cond):
+        """One image's conds and uncond: one UNet call when their token lengths match, else two (A1111)."""
+        cond_hidden, cond_pooled = stack_conds(conds)
+        uncond_hidden, uncond_pooled = stack_conds([uncond])
+        x_cond = x.repeat(len(conds), 1, 1, 1)
+        if cond_hidden.shape[1] != uncond_hidden.shape[1]:
+            return (self._inner(x_cond, sigma, (cond_hidden, cond_pooled)),
+                    self._inner(x, sigma, (uncond_hidden, uncond_pooled)))
+        pooled = None if cond_pooled is None else torch.cat([cond_pooled, uncond_pooled])
+        out = self._inner(torch.cat([x_cond, x]), sigma, (torch.cat([cond_hidden, uncond_hidden]), pooled))
+        return out[:len(conds)], out[len(conds):]
 
     def _inner(self, x: torch.Tensor, sigma: torch.Tensor, cond) -> torch.Tensor:
         return self.inner(x, sigma.expand(x.shape[0]), cond)
