@@ -17,10 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 STAMP = Path(sys.prefix) / ".easel-install-stamp"
 NO_DEPS = ["open-clip-torch==3.3.0", "spandrel==0.4.2"]  # both declare torchvision; neither needs it here
-# Test only: CodeFormer's architecture lives in spandrel-extra-arches under its authors' non-commercial S-Lab
-# License 1.0, so Easel does not install it for serving (operators who accept that licence install it themselves);
-# the tests use it to check the CodeFormer path with random weights.
-NO_DEPS_TEST = ["spandrel-extra-arches==0.2.0"]
+# Test only, without dependencies: CodeFormer's architecture lives in spandrel-extra-arches under its authors'
+# non-commercial S-Lab License 1.0, so Easel does not install it for serving (operators who accept that licence
+# install it themselves); k-diffusion is the independent reference of the sampler tests (its package __init__
+# needs torchvision, so the tests load only its sampling/external modules).
+NO_DEPS_TEST = ["spandrel-extra-arches==0.2.0", "k-diffusion==0.1.1.post1"]
 
 
 def _pip(*args: str) -> None:

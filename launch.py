@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("--api: the API is always on in Easel")
 
     from modules.api.serve import serve
-
     from modules.errors import EaselError
 
     try:

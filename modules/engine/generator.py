@@ -14,8 +14,9 @@ from PIL import Image
 from modules import infotext, upscalers
 from modules.engine import hires, img2img, samplers
 from modules.engine.cond_builder import ConditioningBuilder
+from modules.engine.kdiffusion.denoiser import alphas_cumprod_from_config
 from modules.engine.nan_check import check_for_nans
-from modules.engine.noise import ImageRNG
+from modules.engine.noise import ImageRNG, RandomSource
 from modules.engine.sampling import DenoiseInputs, MaskBlend, StepControl, denoise
 from modules.engine.tiling import tiled
 from modules.processing import GenerationRequest, GenerationResult
@@ -148,36 +149,22 @@ class Generator:
     def _run_batch(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder,
                    control: StepControl, hr: hires.HiresPlan | None = None) -> list[Image.Image]:
         pipe = model.pipe
-        device = self.precision.device
-        seeds = p.seeds
         factor = pipe.vae_scale_factor
         shape = (pipe.unet.config.in_channels, p.height // factor, p.width // factor)
-        rng = ImageRNG(shape, seeds, p.subseeds, p.subseed_strength,
-                       p.seed_resize_from_h, p.seed_resize_from_w, latent_factor=factor)
-        scheduler = samplers.build_scheduler(sampler, schedule, dict(pipe.scheduler.config),
-                                             prediction_type=model.prediction_type)
-        scheduler.set_timesteps(p.steps, device=device)
-        timesteps = scheduler.timesteps
-        noise = rng.first().to(device)
+        rng = self.image_rng(p, shape, factor)
         mask = None
         prepared = None
-        step_offset = 0
         if p.is_img2img:
-            prepared = img2img.prepare(p, pipe, self.precision, len(seeds))
-            timesteps, step_offset = img2img.truncate_timesteps(scheduler, p.steps, p.denoising_strength)
-            latents = img2img.noised_init(scheduler, prepared.init_latents, noise, timesteps,
-                                          self._noise_multiplier(p))
+            prepared = img2img.prepare(p, pipe, self.precision, len(p.seeds))
             if prepared.latent_keep is not None:
-                mask = MaskBlend(prepared.init_latents, noise, prepared.latent_keep)
-        else:
-            latents = noise * scheduler.init_noise_sigma
-        conds_at = builder.schedule(p.prompts, p.negative_prompts, p.steps)
-        inputs = DenoiseInputs(
-            unet=pipe.unet, scheduler=scheduler, latents=latents, timesteps=timesteps, conds_at=conds_at,
-            cfg_scale=p.cfg_scale, generators=rng.generators, empty_chunk=builder.empty_chunk(),
-            step_offset=step_offset, time_ids=builder.time_ids(p.width, p.height), mask=mask,
-            step_kwargs=self._step_kwargs(p, sampler),
-        )
+                mask = MaskBlend(prepared.init_latents, None, prepared.latent_keep)
+        conds_at = builder.schedule(p.prompts, p.negative_prompts, sampler.total_steps(p.steps))
+        inputs = self.denoise_inputs(
+            p, model, sampler, schedule, p.steps, rng, conds_at, builder.time_ids(p.width, p.height),
+            init_latents=prepared.init_latents if prepared is not None else None,
+            denoising_strength=0.75 if p.denoising_strength is None else float(p.denoising_strength),
+            fixed_steps=bool(self.options.get("img2img_fix_steps")), mask=mask,
+            noise_multiplier=self._noise_multiplier(p))
         latents = denoise(inputs, control)
         check_for_nans(latents, "unet", self._nan_check_off())
         if hr is not None and not control.stop_requested():
@@ -192,23 +179,30 @@ class Generator:
     def _nan_check_off(self) -> bool:
         return self.disable_nan_check or bool(self.options.get("disable_nan_check"))
 
+    def random_source(self) -> RandomSource:
+        return RandomSource(str(self.options.get("randn_source")), self.precision.device)
+
+    def image_rng(self, p: GenerationRequest, shape: tuple[int, ...], factor: int) -> ImageRNG:
+        """The batch's noise source (A1111 `p.rng`): seeds, variation seeds, seed resize, ENSD, randn_source."""
+        return ImageRNG(shape, p.seeds, p.subseeds, p.subseed_strength, p.seed_resize_from_h, p.seed_resize_from_w,
+                        latent_factor=factor, eta_noise_seed_delta=int(self.options.get("eta_noise_seed_delta")),
+                        source=self.random_source())
+
+    def denoise_inputs(self, p: GenerationRequest, model: ModelView, sampler, schedule, steps: int, rng: ImageRNG,
+                       conds_at, time_ids, **kwargs) -> DenoiseInputs:
+        pipe = model.pipe
+        return DenoiseInputs(
+            unet=pipe.unet, sampler=sampler, schedule=schedule, steps=steps, rng=rng, conds_at=conds_at,
+            cfg_scale=p.cfg_scale, alphas_cumprod=alphas_cumprod_from_config(dict(pipe.scheduler.config)),
+            prediction_type=model.prediction_type, options=self.options, seeds=list(p.seeds), family=model.family,
+            time_ids=time_ids, eta=p.eta, params=p.extra_generation_params,
+            sigma_params={"s_churn": p.s_churn, "s_tmin": p.s_tmin, "s_tmax": p.s_tmax, "s_noise": p.s_noise},
+            **kwargs)
+
     def _noise_multiplier(self, p: GenerationRequest) -> float:
         if p.initial_noise_multiplier is not None:
             return float(p.initial_noise_multiplier)
         return float(self.options.get("initial_noise_multiplier"))
-
-    def _step_kwargs(self, p: GenerationRequest, sampler: samplers.SamplerSpec) -> dict:
-        opts = self.options
-        kwargs = {
-            "s_churn": p.s_churn if p.s_churn is not None else opts.get("s_churn"),
-            "s_tmin": p.s_tmin if p.s_tmin is not None else opts.get("s_tmin"),
-            "s_noise": p.s_noise if p.s_noise is not None else opts.get("s_noise"),
-        }
-        s_tmax = p.s_tmax if p.s_tmax is not None else opts.get("s_tmax")
-        kwargs["s_tmax"] = s_tmax if s_tmax else float("inf")
-        if sampler.eta_option == "eta_ddim":
-            kwargs["eta"] = p.eta if p.eta is not None else opts.get("eta_ddim")
-        return kwargs
 
     @torch.no_grad()
     def decode(self, pipe, latents: torch.Tensor) -> list[Image.Image]:
@@ -222,6 +216,10 @@ class Generator:
             check_for_nans(x, "vae", self._nan_check_off())
             x = torch.nan_to_num(x)  # with the check off, NaNs decode as black rather than undefined bytes
             x = ((x[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+            x = torch.clamp((vae.decode(z).sample.float()[0] + 1.0) / 2.0, min=0.0, max=1.0)
+            # A1111 truncates (astype(np.uint8)) rather than rounds
+            x = (255.0 * np.moveaxis(x.cpu().numpy(), 0, 2)).astype(np.uint8)
             out.append(Image.fromarray(np.ascontiguousarray(x)))
         return out
 
@@ -229,6 +227,7 @@ class Generator:
         opts = self.options
         clip_skip = int(opts.get("CLIP_stop_at_last_layers"))
         ensd = int(opts.get("eta_noise_seed_delta"))
+        randn_source = str(opts.get("randn_source"))
         params = {
             "Steps": p.steps,
             "Sampler": sampler.name,
@@ -248,14 +247,23 @@ class Generator:
                                  if p.seed_resize_from_w > 0 and p.seed_resize_from_h > 0 else None),
             "Denoising strength": p.denoising_strength if p.is_img2img else None,
             "Clip skip": clip_skip if clip_skip > 1 else None,
-            "ENSD": ensd if ensd != 0 else None,
-            "RNG": "CPU",
+            "ENSD": ensd if ensd != 0 and self._uses_ensd(p, sampler) else None,
+            "RNG": randn_source if randn_source != "GPU" else None,
             "Tiling": "True" if p.tiling else None,
             **p.extra_generation_params,
             "Version": VERSION if opts.get("add_version_to_infotext") else None,
             "User": p.user if p.user and opts.get("add_user_name_to_info") else None,
         }
         return infotext.create_infotext(p.all_prompts[index], p.all_negative_prompts[index], params)
+
+    def _uses_ensd(self, p: GenerationRequest, sampler: samplers.SamplerSpec) -> bool:
+        """A1111 `is_sampler_using_eta_noise_seed_delta`: ENSD is shown for samplers that draw noise with eta != 0."""
+        eta = p.eta
+        if eta is None and sampler.eta_option is not None:
+            eta = float(self.options.get(sampler.eta_option))
+        if eta is None:
+            eta = 1.0
+        return eta != 0 and sampler.uses_ensd
 
     def info_dict(self, p: GenerationRequest, model: ModelView, sampler, infotexts: list[str]) -> dict:
         """The `info` object of a txt2img/img2img response, keys in A1111 order (§4)."""

@@ -28,8 +28,7 @@ from PIL import Image
 
 from modules import images as image_utils
 from modules.engine import samplers
-from modules.engine.noise import ImageRNG
-from modules.engine.sampling import DenoiseInputs, denoise
+from modules.engine.sampling import denoise
 from modules.extra_networks import parse_extra_networks
 from modules.generation.hires import (  # noqa: F401 - the torch-free part, re-exported
     DEFAULT_DENOISING,
@@ -133,17 +132,6 @@ def upscale_latents(generator, pipe, hr: HiresPlan, latents: torch.Tensor, devic
     return latents[:, :, ty // 2:latents.shape[2] - (ty + 1) // 2, tx // 2:latents.shape[3] - (tx + 1) // 2]
 
 
-def _hr_timesteps(scheduler, steps: int, denoising: float, device) -> tuple[torch.Tensor, int]:
-    """A1111's fixed-steps img2img schedule: run the last `steps` of int(steps / denoising) steps."""
-    total = max(int(steps / min(denoising, 0.999)), steps)
-    scheduler.set_timesteps(total, device=device)
-    start = total - steps
-    order = getattr(scheduler, "order", 1)
-    if hasattr(scheduler, "set_begin_index"):
-        scheduler.set_begin_index(start * order)
-    return scheduler.timesteps[start * order:], start
-
-
 @torch.no_grad()
 def second_pass(generator, p, model, hr: HiresPlan, builder, latents: torch.Tensor,
                 control: StepControl) -> torch.Tensor:
@@ -154,29 +142,24 @@ def second_pass(generator, p, model, hr: HiresPlan, builder, latents: torch.Tens
     if hr.on_start is not None:
         hr.on_start()
     latents = upscale_latents(generator, pipe, hr, latents, device).to(device)
-    rng = ImageRNG(tuple(latents.shape[1:]), p.seeds, p.subseeds, p.subseed_strength,
-                   p.seed_resize_from_h, p.seed_resize_from_w, latent_factor=pipe.vae_scale_factor)
-    noise = rng.first().to(device)
+    rng = generator.image_rng(p, tuple(latents.shape[1:]), pipe.vae_scale_factor)
+    noise = rng.next().to(device)
     runner = p.scripts
     if runner is not None:
         runner.before_hr(p)
         runner.process_before_every_sampling(p, None, x=latents, noise=noise)
     if hr.denoising <= 0:
         return latents
-    scheduler = samplers.build_scheduler(hr.sampler, hr.schedule, dict(pipe.scheduler.config),
-                                         prediction_type=model.prediction_type)
-    timesteps, start = _hr_timesteps(scheduler, hr.steps, hr.denoising, device)
-    if len(timesteps):
-        latents = scheduler.add_noise(latents, noise, timesteps[:1])
     # Extra-network tags in the hires prompts are stripped; the networks of the first pass stay active.
     prompts = [parse_extra_networks(p.hr_prompt)[0] if p.hr_prompt else text for text in p.prompts]
     negatives = [parse_extra_networks(p.hr_negative_prompt)[0] if p.hr_negative_prompt else text
                  for text in p.negative_prompts]
     height, width = latents.shape[2] * pipe.vae_scale_factor, latents.shape[3] * pipe.vae_scale_factor
-    inputs = DenoiseInputs(
-        unet=pipe.unet, scheduler=scheduler, latents=latents, timesteps=timesteps,
-        conds_at=builder.schedule(prompts, negatives, start + hr.steps), cfg_scale=p.cfg_scale,
-        generators=rng.generators, empty_chunk=builder.empty_chunk(), step_offset=start,
-        time_ids=builder.time_ids(width, height), step_kwargs=generator._step_kwargs(p, hr.sampler),
-    )
+    # A1111 `calculate_hr_conds`: the schedule of the hires pass, its model calls counted from 0
+    first_pass_sampler, _ = samplers.resolve(p.sampler_name, p.scheduler)
+    conds_at = builder.schedule(prompts, negatives, first_pass_sampler.total_steps(p.steps),
+                                hires_steps=hr.sampler.total_steps(hr.steps))
+    inputs = generator.denoise_inputs(p, model, hr.sampler, hr.schedule, hr.steps, rng, conds_at,
+                                      builder.time_ids(width, height), init_latents=latents,
+                                      denoising_strength=hr.denoising, fixed_steps=True, noise=noise)
     return denoise(inputs, control)

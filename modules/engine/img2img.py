@@ -1,4 +1,4 @@
-"""img2img and inpainting: init latents, the truncated schedule, masks and the final overlay."""
+"""img2img and inpainting: init latents, masks and the final overlay (the truncated schedule is in sampling.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,25 +69,6 @@ def prepare(p, pipe, precision, batch_size: int) -> PreparedInit:
         elif p.inpainting_fill == 3:
             latents = latents * keep
     return PreparedInit(latents, keep, originals, mask)
-
-
-def truncate_timesteps(scheduler, steps: int, denoising_strength: float | None) -> tuple[torch.Tensor, int]:
-    """Keep the last `steps * strength` steps, as diffusers' img2img does. Returns (timesteps, skipped)."""
-    strength = 0.75 if denoising_strength is None else float(denoising_strength)
-    init_steps = min(int(steps * strength), steps)
-    start = max(steps - init_steps, 0)
-    order = getattr(scheduler, "order", 1)
-    timesteps = scheduler.timesteps[start * order:]
-    if hasattr(scheduler, "set_begin_index"):
-        scheduler.set_begin_index(start * order)
-    return timesteps, start
-
-
-def noised_init(scheduler, init_latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor,
-                multiplier: float) -> torch.Tensor:
-    if len(timesteps) == 0:
-        return init_latents
-    return scheduler.add_noise(init_latents, noise * multiplier, timesteps[:1])
 
 
 def apply_overlay(decoded: list[Image.Image], prepared: PreparedInit) -> list[Image.Image]:

@@ -1,12 +1,12 @@
-"""A1111 sampler and scheduler names mapped onto diffusers schedulers.
+"""A1111 1.10's sampler and schedule-type table (what /sdapi/v1/samplers and /schedulers list).
 
-A1111 names a sampler ("DPM++ 2M") and a schedule type ("Karras") separately, and also accepts both in one
-name ("DPM++ 2M Karras"). Each sampler here is served by one diffusers scheduler class with fixed settings;
-each schedule type is a set of keyword arguments applied where the class supports them.
+A1111 names a sampler ("DPM++ 2M") and a schedule type ("Karras") separately, and also accepts both in one name
+("DPM++ 2M Karras"). Each sampler runs Easel's own implementation in modules/engine/kdiffusion: k-diffusion
+samplers step through sigmas from a schedule, the "timesteps" samplers (DDIM, DDIM CFG++, PLMS, UniPC) through the
+model's discrete timesteps and ignore the schedule type. `options` are A1111's, as strings (its API coerces them).
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +17,37 @@ from modules.errors import InvalidRequestError
 class SamplerSpec:
     name: str
     aliases: tuple[str, ...]
-    scheduler_class: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    default_schedule: str = "automatic"
+    function: str  # a function of kdiffusion.k_samplers / timesteps / unipc / dpm_solver
     options: dict[str, str] = field(default_factory=dict)
     uses_timesteps: bool = False  # DDIM/PLMS/UniPC-style: A1111 ignores the schedule type for these
     eta_option: str | None = None  # option that gives eta (A1111: eta_ddim / eta_ancestral)
+    extra_params: tuple[str, ...] = ()  # A1111 `sampler_extra_params`: s_churn/s_tmin/s_tmax/s_noise passed on
+    kwargs: dict[str, Any] = field(default_factory=dict)  # fixed arguments (solver_type, CFG++ multiplier)
+    uses_sigma_range: bool = False  # DPM fast / adaptive: sigma_min, sigma_max and n instead of a schedule
+
+    @property
+    def default_schedule(self) -> str:
+        return self.options.get("scheduler", "automatic")
+
+    @property
+    def second_order(self) -> bool:
+        return self.options.get("second_order") == "True"
+
+    @property
+    def discard_next_to_last_sigma(self) -> bool:
+        return self.options.get("discard_next_to_last_sigma") == "True"
+
+    @property
+    def brownian_noise(self) -> bool:
+        return self.options.get("brownian_noise") == "True"
+
+    @property
+    def uses_ensd(self) -> bool:
+        return self.options.get("uses_ensd") == "True"
+
+    def total_steps(self, steps: int) -> int:
+        """Model calls A1111 plans the prompt schedule for (second-order samplers call twice per step)."""
+        return steps * 2 if self.second_order else steps
 
 
 @dataclass(frozen=True)
@@ -30,56 +55,64 @@ class ScheduleSpec:
     name: str
     label: str
     aliases: tuple[str, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
     default_rho: float = -1
     need_inner_model: bool = False
 
 
-_DPM = "DPMSolverMultistepScheduler"
+_CHURN = ("s_churn", "s_tmin", "s_tmax", "s_noise")
+_NOISE = ("s_noise",)
+_ETA = "eta_ancestral"
+_KARRAS = {"scheduler": "karras"}
+_EXPONENTIAL = {"scheduler": "exponential"}
+_SDE = {"brownian_noise": "True"}
 SAMPLERS: tuple[SamplerSpec, ...] = (
-    SamplerSpec("DPM++ 2M", ("k_dpmpp_2m",), _DPM, {"algorithm_type": "dpmsolver++", "solver_order": 2},
-                "karras", {"scheduler": "karras"}),
-    SamplerSpec("DPM++ SDE", ("k_dpmpp_sde",), "DPMSolverSDEScheduler", {}, "karras",
-                {"scheduler": "karras", "second_order": "True", "brownian_noise": "True"}),
-    SamplerSpec("DPM++ 2M SDE", ("k_dpmpp_2m_sde",), _DPM, {"algorithm_type": "sde-dpmsolver++", "solver_order": 2},
-                "exponential", {"scheduler": "exponential", "brownian_noise": "True"}),
-    SamplerSpec("DPM++ 2M SDE Heun", ("k_dpmpp_2m_sde_heun",), _DPM,
-                {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"},
-                "exponential", {"scheduler": "exponential", "brownian_noise": "True", "solver_type": "heun"}),
-    SamplerSpec("DPM++ 2S a", ("k_dpmpp_2s_a",), "DPMSolverSinglestepScheduler",
-                {"algorithm_type": "dpmsolver++", "solver_order": 2}, "karras",
-                {"scheduler": "karras", "uses_ensd": "True", "second_order": "True"}),
-    SamplerSpec("DPM++ 3M SDE", ("k_dpmpp_3m_sde",), _DPM, {"algorithm_type": "sde-dpmsolver++", "solver_order": 3},
-                "exponential", {"scheduler": "exponential", "discard_next_to_last_sigma": "True", "brownian_noise": "True"}),
-    SamplerSpec("Euler a", ("k_euler_a", "k_euler_ancestral"), "EulerAncestralDiscreteScheduler", {}, "automatic",
-                {"uses_ensd": "True"}, eta_option="eta_ancestral"),
-    SamplerSpec("Euler", ("k_euler",), "EulerDiscreteScheduler"),
-    SamplerSpec("LMS", ("k_lms",), "LMSDiscreteScheduler"),
-    SamplerSpec("Heun", ("k_heun",), "HeunDiscreteScheduler", {}, "automatic", {"second_order": "True"}),
-    SamplerSpec("DPM2", ("k_dpm_2",), "KDPM2DiscreteScheduler", {}, "karras",
-                {"scheduler": "karras", "discard_next_to_last_sigma": "True", "second_order": "True"}),
-    SamplerSpec("DPM2 a", ("k_dpm_2_a",), "KDPM2AncestralDiscreteScheduler", {}, "karras",
-                {"scheduler": "karras", "discard_next_to_last_sigma": "True", "uses_ensd": "True", "second_order": "True"}),
-    SamplerSpec("DDIM", ("ddim",), "DDIMScheduler", {}, uses_timesteps=True, eta_option="eta_ddim"),
-    SamplerSpec("PLMS", ("plms",), "PNDMScheduler", {"skip_prk_steps": True}, uses_timesteps=True),
-    SamplerSpec("UniPC", ("unipc",), "UniPCMultistepScheduler", {}, uses_timesteps=True),
-    SamplerSpec("LCM", ("k_lcm",), "LCMScheduler"),
+    SamplerSpec("DPM++ 2M", ("k_dpmpp_2m",), "dpmpp_2m", _KARRAS),
+    SamplerSpec("DPM++ SDE", ("k_dpmpp_sde",), "dpmpp_sde", {**_KARRAS, "second_order": "True", **_SDE},
+                eta_option=_ETA, extra_params=_NOISE),
+    SamplerSpec("DPM++ 2M SDE", ("k_dpmpp_2m_sde",), "dpmpp_2m_sde", {**_EXPONENTIAL, **_SDE},
+                eta_option=_ETA, extra_params=_NOISE),
+    SamplerSpec("DPM++ 2M SDE Heun", ("k_dpmpp_2m_sde_heun",), "dpmpp_2m_sde",
+                {**_EXPONENTIAL, **_SDE, "solver_type": "heun"}, eta_option=_ETA, extra_params=_NOISE,
+                kwargs={"solver_type": "heun"}),
+    SamplerSpec("DPM++ 2S a", ("k_dpmpp_2s_a",), "dpmpp_2s_ancestral",
+                {**_KARRAS, "uses_ensd": "True", "second_order": "True"}, eta_option=_ETA, extra_params=_NOISE),
+    SamplerSpec("DPM++ 3M SDE", ("k_dpmpp_3m_sde",), "dpmpp_3m_sde",
+                {**_EXPONENTIAL, "discard_next_to_last_sigma": "True", **_SDE}, eta_option=_ETA, extra_params=_NOISE),
+    SamplerSpec("Euler a", ("k_euler_a", "k_euler_ancestral"), "euler_ancestral", {"uses_ensd": "True"},
+                eta_option=_ETA),
+    SamplerSpec("Euler", ("k_euler",), "euler", extra_params=_CHURN),
+    SamplerSpec("LMS", ("k_lms",), "lms"),
+    SamplerSpec("Heun", ("k_heun",), "heun", {"second_order": "True"}, extra_params=_CHURN),
+    SamplerSpec("DPM2", ("k_dpm_2",), "dpm_2",
+                {**_KARRAS, "discard_next_to_last_sigma": "True", "second_order": "True"}, extra_params=_CHURN),
+    SamplerSpec("DPM2 a", ("k_dpm_2_a",), "dpm_2_ancestral",
+                {**_KARRAS, "discard_next_to_last_sigma": "True", "uses_ensd": "True", "second_order": "True"},
+                eta_option=_ETA, extra_params=_NOISE),
+    SamplerSpec("DPM fast", ("k_dpm_fast",), "dpm_fast", {"uses_ensd": "True"}, eta_option=_ETA,
+                extra_params=_NOISE, uses_sigma_range=True),
+    SamplerSpec("DPM adaptive", ("k_dpm_ad",), "dpm_adaptive", {"uses_ensd": "True"}, eta_option=_ETA,
+                uses_sigma_range=True),
+    SamplerSpec("Restart", ("restart",), "restart", {**_KARRAS, "second_order": "True"}),
+    SamplerSpec("DDIM", ("ddim",), "ddim", uses_timesteps=True, eta_option="eta_ddim"),
+    SamplerSpec("DDIM CFG++", ("ddim_cfgpp",), "ddim_cfgpp", uses_timesteps=True, eta_option="eta_ddim"),
+    SamplerSpec("PLMS", ("plms",), "plms", uses_timesteps=True),
+    SamplerSpec("UniPC", ("unipc",), "unipc", uses_timesteps=True),
+    SamplerSpec("LCM", ("k_lcm",), "lcm"),
 )
-
-# Samplers A1111 has that no diffusers scheduler serves; named in the error so callers know why.
-UNSERVED_SAMPLERS = ("DPM fast", "DPM adaptive", "Restart", "DDIM CFG++")
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("automatic", "Automatic"),
-    ScheduleSpec("uniform", "Uniform", kwargs={"timestep_spacing": "linspace"}, need_inner_model=True),
-    ScheduleSpec("karras", "Karras", kwargs={"use_karras_sigmas": True}, default_rho=7.0),
-    ScheduleSpec("exponential", "Exponential", kwargs={"use_exponential_sigmas": True}),
-    ScheduleSpec("sgm_uniform", "SGM Uniform", ("SGMUniform",), kwargs={"timestep_spacing": "trailing"},
-                 need_inner_model=True),
-    ScheduleSpec("simple", "Simple", kwargs={"timestep_spacing": "trailing"}, need_inner_model=True),
-    ScheduleSpec("normal", "Normal", kwargs={"timestep_spacing": "linspace"}, need_inner_model=True),
-    ScheduleSpec("ddim", "DDIM", kwargs={"timestep_spacing": "leading"}, need_inner_model=True),
-    ScheduleSpec("beta", "Beta", kwargs={"use_beta_sigmas": True}),
+    ScheduleSpec("uniform", "Uniform", need_inner_model=True),
+    ScheduleSpec("karras", "Karras", default_rho=7.0),
+    ScheduleSpec("exponential", "Exponential"),
+    ScheduleSpec("polyexponential", "Polyexponential", default_rho=1.0),
+    ScheduleSpec("sgm_uniform", "SGM Uniform", ("SGMUniform",), need_inner_model=True),
+    ScheduleSpec("kl_optimal", "KL Optimal"),
+    ScheduleSpec("align_your_steps", "Align Your Steps"),
+    ScheduleSpec("simple", "Simple", need_inner_model=True),
+    ScheduleSpec("normal", "Normal", need_inner_model=True),
+    ScheduleSpec("ddim", "DDIM", need_inner_model=True),
+    ScheduleSpec("beta", "Beta", need_inner_model=True),
 )
 
 _SAMPLER_BY_KEY = {key.lower(): s for s in SAMPLERS for key in (s.name, *s.aliases)}
@@ -88,6 +121,10 @@ _SCHEDULE_BY_KEY = {key.lower(): s for s in SCHEDULES for key in (s.name, s.labe
 
 def sampler_names() -> list[str]:
     return [s.name for s in SAMPLERS]
+
+
+def find_sampler(name: str) -> SamplerSpec | None:
+    return _SAMPLER_BY_KEY.get(name.strip().lower())
 
 
 def find_schedule(name: str | None, *, field_name: str = "scheduler") -> ScheduleSpec:
@@ -121,9 +158,8 @@ def resolve(sampler_name: str | None, scheduler: str | None, *, field_name: str 
             if sampler is not None:
                 break
     if sampler is None:
-        unserved = " (not available with diffusers)" if name in UNSERVED_SAMPLERS else ""
         raise InvalidRequestError(
-            f"{field_name}: unknown sampler {name!r}{unserved}; valid: {', '.join(sampler_names())}",
+            f"{field_name}: unknown sampler {name!r}; valid: {', '.join(sampler_names())}",
             field=field_name)
     schedule = find_schedule(scheduler)
     if schedule.name == sampler.default_schedule:
@@ -139,30 +175,7 @@ def effective_schedule(sampler: SamplerSpec, schedule: ScheduleSpec) -> Schedule
 
 
 def infotext_schedule_label(sampler: SamplerSpec, schedule: ScheduleSpec) -> str:
-    """The "Schedule type" A1111 writes: the resolved label, or Automatic for timestep samplers."""
+    """The "Schedule type" A1111 writes: the resolved label, or the requested one for timestep samplers."""
     if sampler.uses_timesteps:
         return schedule.label
     return effective_schedule(sampler, schedule).label
-
-
-def build_scheduler(sampler: SamplerSpec, schedule: ScheduleSpec, base_config: dict[str, Any], *,
-                    prediction_type: str | None = None) -> Any:
-    """Instantiate the diffusers scheduler for a sampler + schedule from a model's scheduler config."""
-    import diffusers  # here, not at the top: the name tables above are read by the torch-free request pipeline
-
-    cls = getattr(diffusers, sampler.scheduler_class)
-    accepted = inspect.signature(cls.__init__).parameters
-    config = {k: v for k, v in base_config.items() if not k.startswith("_") and k in accepted}
-    # A1111's k-diffusion samplers use the model's full noise schedule, ending at sigma 0.
-    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
-        config.pop(key, None)
-    config.update(sampler.kwargs)
-    if not sampler.uses_timesteps:
-        for key, value in effective_schedule(sampler, schedule).kwargs.items():
-            if key in accepted:
-                config[key] = value
-    if prediction_type is not None:
-        config["prediction_type"] = prediction_type
-    if "lower_order_final" in accepted:
-        config["lower_order_final"] = True
-    return cls.from_config(config)

@@ -1,137 +1,260 @@
-"""The denoising loop: classifier-free guidance with per-step conditioning, AND weights, masks and control."""
+"""One sampling pass as A1111 1.10 runs it: sigmas or timesteps, initial noise, the sampler and CFG.
+
+txt2img starts from `noise * sigmas[0]`; img2img and the hires pass keep the last `t_enc + 1` sigmas of a longer
+schedule (A1111's `setup_img2img_steps`) and start from `init + noise * sigma`. The timestep samplers (DDIM, PLMS,
+UniPC) use the model's discrete timesteps instead. Progress is reported once per sampler step with the denoised
+prediction; an interrupt or skip stops at the next model call and returns the last prediction, as A1111 does.
+"""
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
+from modules.engine.kdiffusion import brownian, dpm_solver, k_samplers, schedules, timesteps, unipc
+from modules.engine.kdiffusion.cfg import (  # noqa: F401 - Cond/StepConds/MaskBlend are re-exported for callers
+    CFGDenoiser,
+    Cond,
+    MaskBlend,
+    SamplingInterrupted,
+    StepConds,
+    TimestepsModel,
+    UNetRunner,
+)
+from modules.engine.kdiffusion.context import SamplerContext
+from modules.engine.kdiffusion.denoiser import CompVisDenoiser, LCMDenoiser
+from modules.engine.noise import ImageRNG
+from modules.engine.samplers import SamplerSpec, ScheduleSpec, effective_schedule
 from modules.step_control import StepControl
 
-
-@dataclass
-class Cond:
-    """One encoded prompt: `hidden` (L, D) token states; `pooled` (P,) for SDXL, else None."""
-
-    hidden: torch.Tensor
-    pooled: torch.Tensor | None = None
-
-
-@dataclass
-class StepConds:
-    """Conditioning for one step: per image, the negative prompt and the weighted positive sub-prompts."""
-
-    uncond: list[Cond]
-    conds: list[list[tuple[Cond, float]]]
-
-
-@dataclass
-class MaskBlend:
-    """Inpainting: keep the init latents (noised to the current level) where `keep` is 1."""
-
-    init_latents: torch.Tensor
-    noise: torch.Tensor
-    keep: torch.Tensor  # (B, 1, h, w), 1 = keep original, 0 = repaint
+_K_FUNCTIONS: dict[str, Callable] = {
+    "euler": k_samplers.euler, "euler_ancestral": k_samplers.euler_ancestral, "heun": k_samplers.heun,
+    "dpm_2": k_samplers.dpm_2, "dpm_2_ancestral": k_samplers.dpm_2_ancestral, "lms": k_samplers.lms,
+    "dpmpp_2s_ancestral": k_samplers.dpmpp_2s_ancestral, "dpmpp_sde": k_samplers.dpmpp_sde,
+    "dpmpp_2m": k_samplers.dpmpp_2m, "dpmpp_2m_sde": k_samplers.dpmpp_2m_sde,
+    "dpmpp_3m_sde": k_samplers.dpmpp_3m_sde, "restart": k_samplers.restart, "lcm": k_samplers.lcm,
+    "dpm_fast": dpm_solver.dpm_fast, "dpm_adaptive": dpm_solver.dpm_adaptive,
+}
+_EXTRA_DEFAULTS = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
+_EXTRA_INFOTEXT = {"s_churn": "Sigma churn", "s_tmin": "Sigma tmin", "s_tmax": "Sigma tmax", "s_noise": "Sigma noise"}
 
 
 @dataclass
 class DenoiseInputs:
+    """Everything one pass needs. `options` reads A1111 option keys; `params` receives infotext keys."""
+
     unet: torch.nn.Module
-    scheduler: object
-    latents: torch.Tensor
-    timesteps: torch.Tensor
-    conds_at: Callable[[int], StepConds]
+    sampler: SamplerSpec
+    schedule: ScheduleSpec
+    steps: int
+    rng: ImageRNG
+    conds_at: Callable[[int], StepConds]  # conditioning for model call k (0-based)
     cfg_scale: float
-    generators: list[torch.Generator]
-    empty_chunk: torch.Tensor  # (77, D): appended to shorter conditionings, as A1111 pads them
-    step_offset: int = 0  # steps already done before `timesteps` (img2img), for prompt schedules
+    alphas_cumprod: torch.Tensor
+    prediction_type: str
+    options: Any
+    seeds: list[int]
+    family: str = "sd1"
     time_ids: torch.Tensor | None = None  # SDXL micro-conditioning, (6,)
+    init_latents: torch.Tensor | None = None  # img2img / hires: the latents to start from
+    denoising_strength: float = 1.0
+    fixed_steps: bool = False  # hires pass (and img2img_fix_steps): run exactly `steps` steps
+    noise_multiplier: float = 1.0
+    noise: torch.Tensor | None = None  # the initial noise when already drawn (hires: scripts see it first)
     mask: MaskBlend | None = None
-    step_kwargs: dict = field(default_factory=dict)
+    eta: float | None = None
+    sigma_params: dict[str, float | None] = field(default_factory=dict)  # request s_churn/s_tmin/s_tmax/s_noise
+    params: dict[str, Any] = field(default_factory=dict)
 
 
-def _pad(hidden: torch.Tensor, length: int, empty: torch.Tensor) -> torch.Tensor:
-    if hidden.shape[0] == length:
-        return hidden
-    repeats = (length - hidden.shape[0]) // empty.shape[0]
-    return torch.cat([hidden, empty.to(hidden).repeat(repeats, 1)])
+def img2img_steps(steps: int, denoising_strength: float, fixed: bool) -> tuple[int, int]:
+    """A1111 `setup_img2img_steps`: (schedule length, t_enc)."""
+    if fixed:
+        total = int(steps / min(denoising_strength, 0.999)) if denoising_strength > 0 else 0
+        return total, steps - 1
+    return steps, int(min(denoising_strength, 0.999) * steps)
 
 
-def _model_batch(sc: StepConds, empty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, list[list[float]]]:
-    """Stack every image's uncond then its conds into one UNet batch; returns hidden, pooled, weights."""
-    items: list[Cond] = []
-    weights: list[list[float]] = []
-    for uncond, conds in zip(sc.uncond, sc.conds):
-        items.append(uncond)
-        items.extend(c for c, _ in conds)
-        weights.append([w for _, w in conds])
-    length = max(c.hidden.shape[0] for c in items)
-    hidden = torch.stack([_pad(c.hidden, length, empty) for c in items])
-    pooled = torch.stack([c.pooled for c in items]) if items[0].pooled is not None else None
-    return hidden, pooled, weights
+def schedule_sigmas(inp: DenoiseInputs, denoiser: CompVisDenoiser, steps: int) -> torch.Tensor:
+    """A1111 `KDiffusionSampler.get_sigmas`, with its option overrides and infotext keys."""
+    opts, params = inp.options, inp.params
+    discard = inp.sampler.discard_next_to_last_sigma
+    if opts.get("always_discard_next_to_last_sigma") and not discard:
+        discard = True
+        params["Discard penultimate sigma"] = True
+    steps += 1 if discard else 0
+    schedule = effective_schedule(inp.sampler, inp.schedule)
+    function = schedules.FUNCTIONS[schedule.name]
+    model_min, model_max = denoiser.sigmas[0].item(), denoiser.sigmas[-1].item()
+    if function is None:
+        sigmas = denoiser.get_sigmas(steps)
+    else:
+        old = opts.get("use_old_karras_scheduler_sigmas")
+        kwargs: dict[str, Any] = {"sigma_min": 0.1 if old else model_min, "sigma_max": 10.0 if old else model_max}
+        if opts.get("sigma_min") not in (0, model_min):
+            kwargs["sigma_min"] = float(opts.get("sigma_min"))
+            params["Schedule min sigma"] = opts.get("sigma_min")
+        if opts.get("sigma_max") not in (0, model_max):
+            kwargs["sigma_max"] = float(opts.get("sigma_max"))
+            params["Schedule max sigma"] = opts.get("sigma_max")
+        if schedule.default_rho != -1 and opts.get("rho") != 0:
+            kwargs["rho"] = float(opts.get("rho"))
+            params["Schedule rho"] = opts.get("rho")
+        if schedule.name == "beta":
+            kwargs.update(alpha=float(opts.get("beta_dist_alpha")), beta_=float(opts.get("beta_dist_beta")))
+            params["Beta schedule alpha"] = opts.get("beta_dist_alpha")
+            params["Beta schedule beta"] = opts.get("beta_dist_beta")
+        sigmas = function(n=steps, denoiser=denoiser, family=inp.family, **kwargs)
+    if discard:
+        sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
+    return sigmas.cpu()
 
 
-def _accepted_kwargs(fn: Callable, kwargs: dict) -> dict:
-    params = inspect.signature(fn).parameters
-    return {k: v for k, v in kwargs.items() if k in params and v is not None}
+def _eta(inp: DenoiseInputs) -> float | None:
+    option = inp.sampler.eta_option
+    if option is None:
+        return None
+    eta = inp.eta if inp.eta is not None else float(inp.options.get(option))
+    default, key = (0.0, "Eta DDIM") if option == "eta_ddim" else (1.0, "Eta")
+    if eta != default:
+        inp.params[key] = eta
+    return eta
+
+
+def _extra_params(inp: DenoiseInputs) -> dict[str, float]:
+    """s_churn/s_tmin/s_tmax/s_noise for samplers that take them: the request's value, else the option's."""
+    out = {}
+    for name in inp.sampler.extra_params:
+        value = inp.sigma_params.get(name)
+        if value is None:
+            value = inp.options.get(name)
+        value = float(value)
+        if name == "s_tmax" and not value:
+            value = float("inf")
+        if value != _EXTRA_DEFAULTS[name]:
+            inp.params[_EXTRA_INFOTEXT[name]] = value
+            out[name] = value
+    return out
 
 
 @torch.no_grad()
 def denoise(inp: DenoiseInputs, control: StepControl) -> torch.Tensor:
-    """Run the sampler over `inp.timesteps`; returns the final latents (partial ones if stopped)."""
-    scheduler, unet = inp.scheduler, inp.unet
-    latents = inp.latents
-    unet_dtype = next(unet.parameters()).dtype
-    step_kwargs = _accepted_kwargs(scheduler.step, {**inp.step_kwargs, "generator": inp.generators})
-    total = len(inp.timesteps)
-    for i, t in enumerate(inp.timesteps):
-        if control.stop_requested():
-            break
-        sc = inp.conds_at(inp.step_offset + i)
-        hidden, pooled, weights = _model_batch(sc, inp.empty_chunk)
-        repeats = torch.tensor([1 + len(w) for w in weights])
-        x_in = torch.repeat_interleave(latents, repeats, dim=0)
-        x_in = scheduler.scale_model_input(x_in, t)
-        extra = {}
-        if pooled is not None:
-            ids = inp.time_ids.to(latents.device).unsqueeze(0).repeat(x_in.shape[0], 1)
-            extra["added_cond_kwargs"] = {"text_embeds": pooled.to(unet_dtype), "time_ids": ids.to(unet_dtype)}
-        pred = unet(x_in.to(unet_dtype), t, encoder_hidden_states=hidden.to(unet_dtype), **extra).sample.float()
-        guided = []
-        offset = 0
-        for w in weights:
-            uncond = pred[offset]
-            delta = sum(wk * (pred[offset + 1 + k] - uncond) for k, wk in enumerate(w))
-            guided.append(uncond + inp.cfg_scale * delta)
-            offset += 1 + len(w)
-        noise_pred = torch.stack(guided)
-        latents = scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
-        if inp.mask is not None:
-            latents = _blend_mask(scheduler, inp, latents, i)
-        if control.on_step is not None:
-            control.on_step(i + 1, total, latents)
+    """Run one pass; returns the final latents (the last prediction if stopped)."""
+    device = next(inp.unet.parameters()).device
+    runner = UNetRunner(inp.unet, inp.time_ids)
+    noise = inp.noise if inp.noise is not None else inp.rng.next().to(device)
+    noise = noise * (inp.noise_multiplier if inp.init_latents is not None else 1.0)
+    if inp.init_latents is not None and inp.noise_multiplier != 1.0:
+        inp.params["Noise multiplier"] = inp.noise_multiplier
+    source = inp.rng.source
+    with brownian.random_source(source) if inp.sampler.brownian_noise else contextlib.nullcontext():
+        if inp.sampler.uses_timesteps:
+            latents, cfg = _run_timesteps(inp, runner, noise, control, device)
+        else:
+            latents, cfg = _run_k(inp, runner, noise, control, device)
     if inp.mask is not None:
         keep = inp.mask.keep
-        latents = inp.mask.init_latents * keep + latents * (1 - keep)
+        latents = latents * (1 - keep) + inp.mask.init_latents * keep
     return latents
 
 
-def _blend_mask(scheduler, inp: DenoiseInputs, latents: torch.Tensor, i: int) -> torch.Tensor:
-    if i + 1 >= len(inp.timesteps):
-        return latents
-    next_t = inp.timesteps[i + 1:i + 2]
-    init = inp.mask.init_latents
-    if hasattr(scheduler, "add_noise"):
-        init = _add_noise(scheduler, init, inp.mask.noise, next_t)
-    keep = inp.mask.keep
-    return init * keep + latents * (1 - keep)
+def _context(inp: DenoiseInputs, cfg: CFGDenoiser, total: int, control: StepControl, device) -> SamplerContext:
+    def callback(i: int, x: torch.Tensor, denoised: torch.Tensor | None) -> None:
+        if control.on_step is not None:
+            control.on_step(min(i + 1, total), total, denoised if denoised is not None else x)
+
+    return SamplerContext(model=cfg, randn=lambda: inp.rng.next().to(device), callback=callback)
 
 
-def _add_noise(scheduler, original: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    # Sigma-based schedulers look the timestep up by position; keep their step index untouched.
-    saved = getattr(scheduler, "_begin_index", None)
-    out = scheduler.add_noise(original, noise, t)
-    if saved is not None:
-        scheduler._begin_index = saved
-    return out
+def _sample(fn: Callable, ctx: SamplerContext, cfg: CFGDenoiser, x: torch.Tensor, **kwargs) -> torch.Tensor:
+    cfg.last_latent = x
+    try:
+        return fn(ctx, x, **kwargs)
+    except SamplingInterrupted:
+        return cfg.last_latent
+
+
+def _run_k(inp: DenoiseInputs, runner: UNetRunner, noise: torch.Tensor, control: StepControl, device):
+    quantize = bool(inp.options.get("enable_quantization"))
+    if inp.sampler.function == "lcm":
+        denoiser: CompVisDenoiser = LCMDenoiser(runner, inp.alphas_cumprod, inp.prediction_type)
+    else:
+        denoiser = CompVisDenoiser(runner, inp.alphas_cumprod, inp.prediction_type, quantize=quantize)
+    denoiser.sigmas, denoiser.log_sigmas = denoiser.sigmas.to(device), denoiser.log_sigmas.to(device)
+    kwargs: dict[str, Any] = {**inp.sampler.kwargs, **_extra_params(inp)}
+    eta = _eta(inp)
+    if eta is not None:
+        kwargs["eta"] = eta
+    if inp.init_latents is None:
+        sigmas = schedule_sigmas(inp, denoiser, inp.steps)
+        if inp.options.get("sgm_noise_multiplier"):
+            inp.params["SGM noise multiplier"] = True
+            x = noise * torch.sqrt(1.0 + sigmas[0] ** 2.0)
+        else:
+            x = noise * sigmas[0]
+        run = sigmas
+        if inp.sampler.uses_sigma_range:
+            kwargs.update(sigma_min=denoiser.sigmas[0].item(), sigma_max=denoiser.sigmas[-1].item(), n=inp.steps)
+    else:
+        total, t_enc = img2img_steps(inp.steps, inp.denoising_strength, inp.fixed_steps)
+        sigmas = schedule_sigmas(inp, denoiser, total)
+        run = sigmas[total - t_enc - 1:]
+        x = inp.init_latents + noise * run[0]
+        if inp.sampler.uses_sigma_range:
+            kwargs.update(sigma_min=run[-2], sigma_max=run[0], n=len(run) - 1)
+    fn = _K_FUNCTIONS[inp.sampler.function]
+    cfg = CFGDenoiser(denoiser, inp.conds_at, inp.cfg_scale, control, mask=inp.mask)
+    steps_shown = inp.steps if inp.sampler.uses_sigma_range and inp.init_latents is None else len(run) - 1
+    ctx = _context(inp, cfg, max(steps_shown, 1), control, device)
+    if inp.sampler.brownian_noise and not inp.options.get("no_dpmpp_sde_batch_determinism"):
+        positive = sigmas[sigmas > 0]
+        ctx.noise_sampler = brownian.BrownianTreeNoiseSampler(x, positive.min(), sigmas.max(), inp.seeds)
+    if inp.sampler.uses_sigma_range:
+        if "n" not in inspect.signature(fn).parameters:
+            kwargs.pop("n")
+        return _sample(fn, ctx, cfg, x, **kwargs), cfg
+    return _sample(fn, ctx, cfg, x, sigmas=run.to(device), **kwargs), cfg
+
+
+def _run_timesteps(inp: DenoiseInputs, runner: UNetRunner, noise: torch.Tensor, control: StepControl, device):
+    opts = inp.options
+    alphas = inp.alphas_cumprod.to(device)
+    discard = opts.get("always_discard_next_to_last_sigma")
+    if discard:
+        inp.params["Discard penultimate sigma"] = True
+    kwargs: dict[str, Any] = {"alphas_cumprod": alphas}
+    if inp.init_latents is None:
+        steps = inp.steps + (1 if discard else 0)
+        run = timesteps.get_timesteps(steps, device)
+        x = noise
+    else:
+        total, t_enc = img2img_steps(inp.steps, inp.denoising_strength, inp.fixed_steps)
+        full = timesteps.get_timesteps(total + (1 if discard else 0), device)
+        run = full[:t_enc]
+        a = alphas[full[t_enc]]
+        x = inp.init_latents * torch.sqrt(a) + noise * torch.sqrt(1 - a)
+    eta = _eta(inp)
+    multiplier = 1 / 12.5 if inp.sampler.function == "ddim_cfgpp" else 1.0
+    cfg = CFGDenoiser(TimestepsModel(runner, alphas, inp.prediction_type), inp.conds_at, inp.cfg_scale, control,
+                      timesteps=True, mask=inp.mask, alphas_cumprod=alphas, cond_scale_multiplier=multiplier)
+    if inp.sampler.function == "unipc":
+        fn: Callable = unipc.unipc
+        kwargs.update(is_img2img=inp.init_latents is not None, variant=opts.get("uni_pc_variant"),
+                      skip_type=opts.get("uni_pc_skip_type"), order=int(opts.get("uni_pc_order")),
+                      lower_order_final=bool(opts.get("uni_pc_lower_order_final")))
+        total_steps = len(run)
+    else:
+        fn = timesteps.plms if inp.sampler.function == "plms" else timesteps.ddim
+        if eta is not None:
+            kwargs["eta"] = eta
+        if inp.sampler.function == "ddim_cfgpp":
+            kwargs["last_uncond"] = lambda: cfg.last_noise_uncond
+        total_steps = len(run) - 1
+    ctx = _context(inp, cfg, max(total_steps, 1), control, device)
+    if len(run) == 0:
+        return x, cfg
+    return _sample(fn, ctx, cfg, x, timesteps=run, **kwargs), cfg

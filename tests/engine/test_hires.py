@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modules.engine import hires, samplers
+from modules.engine import hires, samplers, sampling
 from modules.processing import GenerationRequest
 
 
@@ -65,8 +65,8 @@ def test_latent_upscale_and_crop():
     assert torch.equal(out[0, 0, 0, :2], latents[0, 0, 1, :1].repeat(2))  # nearest, first 2 rows cropped
 
 
-def test_hr_timesteps_run_exactly_the_requested_steps():
-    sampler, schedule = samplers.resolve("Euler", None)
-    scheduler = samplers.build_scheduler(sampler, schedule, {"num_train_timesteps": 1000})
-    timesteps, start = hires._hr_timesteps(scheduler, 3, 0.7, "cpu")
-    assert len(timesteps) == 3 and start == 1  # int(3 / 0.7) = 4 steps, the last 3 run
+def test_hires_pass_runs_exactly_the_requested_steps():
+    # A1111 setup_img2img_steps with fixed steps: a schedule of int(3 / 0.7) = 4 steps, t_enc = 2, the last 3 run
+    total, t_enc = sampling.img2img_steps(3, 0.7, fixed=True)
+    assert (total, t_enc) == (4, 2) and len(range(total - t_enc - 1, total)) == 3
+    assert sampling.img2img_steps(20, 0.5, fixed=False) == (20, 10)

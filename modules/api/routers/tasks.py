@@ -16,8 +16,8 @@ from modules.api.deps import ServicesDep
 from modules.api.routers.progress import progress_payload
 from modules.api.routers.task_submit import base_url, visible_record
 from modules.api.serve import is_stopping
-from modules.services import Services
 from modules.errors import NotFoundError
+from modules.services import Services
 from modules.storage.base import content_type
 from modules.storage.retention import missing_object_error
 from modules.tasks.common import TaskStatus

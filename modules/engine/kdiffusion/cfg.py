@@ -1,0 +1,168 @@
+"""Classifier-free guidance around the UNet, as A1111's CFGDenoiser does it.
+
+One call = one model evaluation of every image: its positive parts (AND) and its negative prompt. Each image is
+its own UNet batch (A1111 batches all images together; the UNet is not batch-invariant to the last bit on CPU,
+so this is what makes an image byte-identical alone or at any position of a batch). The
+prompt schedule advances per call (`step` counts calls, so second-order samplers, which call twice per step, move
+through `[a:b:0.5]` on a schedule of twice the steps, like A1111). Cond and uncond run in one UNet batch when their
+token lengths match, otherwise in two (A1111's default, no padding). Guidance combines the model outputs:
+`uncond + sum(weight * scale * (cond - uncond))`; on denoised latents for the k-diffusion samplers, on eps for the
+timestep samplers. Inpainting blends with the original latents after each call (k-diffusion) or before it
+(timestep samplers), as A1111.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from modules.step_control import StepControl
+
+
+class SamplingInterrupted(Exception):
+    """Raised inside a model call when the job is interrupted or skipped; the sampler returns its last latent."""
+
+
+@dataclass
+class Cond:
+    """One encoded prompt: `hidden` (L, D) token states; `pooled` (P,) for SDXL, else None."""
+
+    hidden: torch.Tensor
+    pooled: torch.Tensor | None = None
+
+
+@dataclass
+class StepConds:
+    """Conditioning for one model call: per image, the negative prompt and the weighted positive sub-prompts."""
+
+    uncond: list[Cond]
+    conds: list[list[tuple[Cond, float]]]
+
+
+@dataclass
+class MaskBlend:
+    """Inpainting: keep the original latents where `keep` is 1 (A1111's p.mask; p.nmask = 1 - keep)."""
+
+    init_latents: torch.Tensor
+    noise: torch.Tensor | None  # unused by A1111's blend; kept for callers that have it
+    keep: torch.Tensor  # (B, 1, h, w)
+
+
+def stack_conds(conds: list[Cond]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Stack hidden states (shorter ones repeat their last vector, A1111 `stack_conds`) and pooled vectors."""
+    length = max(c.hidden.shape[0] for c in conds)
+    hidden = torch.stack([c.hidden if c.hidden.shape[0] == length
+                          else torch.cat([c.hidden, c.hidden[-1:].repeat(length - c.hidden.shape[0], 1)])
+                          for c in conds])
+    pooled = torch.stack([c.pooled for c in conds]) if conds[0].pooled is not None else None
+    return hidden, pooled
+
+
+class UNetRunner:
+    """Calls the diffusers UNet with A1111's conditioning (hidden states, and SDXL's pooled + size ids)."""
+
+    def __init__(self, unet: torch.nn.Module, time_ids: torch.Tensor | None):
+        self.unet = unet
+        self.dtype = next(unet.parameters()).dtype
+        self.time_ids = time_ids
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor | None]
+                 ) -> torch.Tensor:
+        hidden, pooled = cond
+        extra = {}
+        if pooled is not None:
+            ids = self.time_ids.to(x.device).unsqueeze(0).repeat(x.shape[0], 1)
+            extra["added_cond_kwargs"] = {"text_embeds": pooled.to(x.device, self.dtype), "time_ids": ids.to(self.dtype)}
+        t = t.reshape(-1).expand(x.shape[0]) if t.numel() == 1 else t
+        return self.unet(x.to(self.dtype), t.to(x.device), encoder_hidden_states=hidden.to(x.device, self.dtype),
+                         **extra).sample.float()
+
+
+class TimestepsModel:
+    """The timestep samplers' inner model: UNet output as eps (v converted with the integer timestep)."""
+
+    def __init__(self, unet: UNetRunner, alphas_cumprod: torch.Tensor, prediction_type: str):
+        self.unet = unet
+        self.alphas_cumprod = alphas_cumprod
+        self.v_prediction = prediction_type == "v_prediction"
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond) -> torch.Tensor:
+        out = self.unet(x, t, cond)
+        if not self.v_prediction:
+            return out
+        a = self.alphas_cumprod.to(x.device)[t.to(torch.int)].reshape(-1, 1, 1, 1)
+        return a.sqrt() * out + (1 - a).sqrt() * x
+
+
+class CFGDenoiser:
+    """`(x, sigma_or_t) -> guided output` for a batch; see the module docstring."""
+
+    def __init__(self, inner: Callable, conds_at: Callable[[int], StepConds], cfg_scale: float,
+                 control: StepControl, *, timesteps: bool = False, mask: MaskBlend | None = None,
+                 alphas_cumprod: torch.Tensor | None = None, cond_scale_multiplier: float = 1.0):
+        self.inner = inner
+        self.conds_at = conds_at
+        self.cfg_scale = cfg_scale
+        self.control = control
+        self.timesteps = timesteps
+        self.mask = mask
+        self.alphas_cumprod = alphas_cumprod
+        self.cond_scale_multiplier = cond_scale_multiplier
+        self.step = 0
+        self.last_latent: torch.Tensor | None = None
+        self.last_noise_uncond: torch.Tensor | None = None
+
+    def _blend(self, latent: torch.Tensor) -> torch.Tensor:
+        keep = self.mask.keep
+        return latent * (1 - keep) + self.mask.init_latents * keep
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if self.control.stop_requested():
+            raise SamplingInterrupted
+        sc = self.conds_at(self.step)
+        if self.timesteps and self.mask is not None:
+            x = self._blend(x)
+        sigma = torch.as_tensor(sigma, device=x.device).reshape(-1)
+        out_cond, out_uncond = [], []
+        for i, parts in enumerate(sc.conds):
+            c, u = self._image(x[i:i + 1], sigma, [cond for cond, _ in parts], sc.uncond[i])
+            out_cond.append(c)
+            out_uncond.append(u)
+        out_uncond_t = torch.cat(out_uncond)
+        scale = self.cfg_scale * self.cond_scale_multiplier
+        guided = out_uncond_t.clone()
+        for i, parts in enumerate(sc.conds):
+            for k, (_, weight) in enumerate(parts):
+                guided[i] += (out_cond[i][k] - out_uncond_t[i]) * (weight * scale)
+        self.last_noise_uncond = out_uncond_t
+        if not self.timesteps and self.mask is not None:
+            guided = self._blend(guided)
+        self.last_latent = self._pred_x0(x, guided, sigma)
+        self.step += 1
+        return guided
+
+    def _image(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Cond], uncond: Cond):
+        """One image's conds and uncond: one UNet call when their token lengths match, else two (A1111)."""
+        cond_hidden, cond_pooled = stack_conds(conds)
+        uncond_hidden, uncond_pooled = stack_conds([uncond])
+        x_cond = x.repeat(len(conds), 1, 1, 1)
+        if cond_hidden.shape[1] != uncond_hidden.shape[1]:
+            return (self._inner(x_cond, sigma, (cond_hidden, cond_pooled)),
+                    self._inner(x, sigma, (uncond_hidden, uncond_pooled)))
+        pooled = None if cond_pooled is None else torch.cat([cond_pooled, uncond_pooled])
+        out = self._inner(torch.cat([x_cond, x]), sigma, (torch.cat([cond_hidden, uncond_hidden]), pooled))
+        return out[:len(conds)], out[len(conds):]
+
+    def _inner(self, x: torch.Tensor, sigma: torch.Tensor, cond) -> torch.Tensor:
+        return self.inner(x, sigma.expand(x.shape[0]), cond)
+
+    def _pred_x0(self, x: torch.Tensor, out: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if not self.timesteps:
+            return out
+        a = self.alphas_cumprod.to(x.device)[sigma.to(torch.int)].reshape(-1, 1, 1, 1)
+        return (x - (1 - a).sqrt() * out) / a.sqrt()
+
+
+__all__ = ["CFGDenoiser", "Cond", "MaskBlend", "SamplingInterrupted", "StepConds", "TimestepsModel",
+           "UNetRunner", "stack_conds"]
