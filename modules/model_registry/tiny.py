@@ -59,6 +59,13 @@ def build_tiny_components(family: str = "sd1", seed: int = 0) -> dict[str, torch
     parts["text_encoder"] = CLIPTextModel(_clip_config("gelu" if family == "sd2" else "quick_gelu"))
     if family == "sdxl":
         parts["text_encoder_2"] = CLIPTextModelWithProjection(_clip_config("gelu"))
+    for name in ("text_encoder", "text_encoder_2"):
+        for norm in (m for m in parts.get(name, torch.nn.Module()).modules() if isinstance(m, torch.nn.LayerNorm)):
+            # Fresh LayerNorms output exactly mean-0 hidden states; A1111's emphasis restores the mean (a ratio of
+            # means), which is 0/0 there. Trained encoders never have that, so neither do the tiny ones.
+            with torch.no_grad():
+                norm.weight.normal_(1.0, 0.2)
+                norm.bias.normal_(0.0, 0.2)
     for module in parts.values():
         module.eval().requires_grad_(False)
     return parts
