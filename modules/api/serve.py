@@ -43,5 +43,5 @@ class StoppableServer(uvicorn.Server):
 def serve(app: FastAPI, *, host: str, port: int, timeout_keep_alive: int, timeout_graceful_shutdown: float) -> None:
     stopping_event(app)
     config = uvicorn.Config(app, host=host, port=port, timeout_keep_alive=timeout_keep_alive, log_level="info",
-                            timeout_graceful_shutdown=max(0.1, timeout_graceful_shutdown))
+                            timeout_graceful_shutdown=max(0.1, timeout_graceful_shutdown))  # type: ignore[arg-type]  # uvicorn takes float seconds
     StoppableServer(config, app).run()

@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,8 +66,8 @@ class Generator:
         self.options = options
         self.precision = precision
         self.disable_nan_check = disable_nan_check  # --disable-nan-check; the option of the same name also turns it off
-        self.networks = None  # modules.engine.networks.ExtraNetworks: LoRA + textual inversion (set by services)
-        self.face_restorers = None  # modules.engine.face_restoration.FaceRestorers (set by services)
+        self.networks: Any = None  # modules.engine.networks.ExtraNetworks: LoRA + textual inversion (set by services)
+        self.face_restorers: Any = None  # modules.engine.face_restoration.FaceRestorers (set by services)
 
     def run(self, p: GenerationRequest, model: ModelView, control: StepControl,
             on_job: Callable[[int, int], None] | None = None) -> GenerationResult:

@@ -28,7 +28,8 @@ _budget = threading.local()  # the running job's ImageBudget, on its worker thre
 
 
 def empty_result() -> GenerationResult:
-    info = {"all_prompts": [], "all_negative_prompts": [], "all_seeds": [], "all_subseeds": [], "infotexts": []}
+    info: dict[str, Any] = {"all_prompts": [], "all_negative_prompts": [], "all_seeds": [], "all_subseeds": [],
+                            "infotexts": []}
     return GenerationResult(images=[], infotexts=[], info=info, seeds=[], subseeds=[], interrupted=True)
 
 
