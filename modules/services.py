@@ -62,7 +62,7 @@ class Services:
     task_store: TaskStore
     queue: TaskQueue
     storage: Storage  # task inputs and results (the signed links serve these)
-    files: Storage  # the data dir: the A1111 outputs folders
+    files: Storage  # the data dir's output files (A1111 outputs folders, save_dir), in the object store if one
     links: LinkSigner
     webhooks: WebhookDispatcher
     catalog: ModelCatalog
@@ -121,11 +121,13 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.engine.devices import choose_precision
     from modules.engine.generator import Generator
     from modules.engine.model_manager import ModelManager
+    from modules.generation.inputs import InputImages
     from modules.generation.jobs import GenerationJobs
     from modules.generation.outputs import ResultWriter
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.vae import VaeRegistry
+    from modules.storage.data_dir import DataDirStore
     from modules.storage.factory import reference_reader, storage_from_url
     from modules.storage.local import LocalStorage
     from modules.storage.retention import RetentionPolicy, RetentionSweeper
@@ -155,7 +157,9 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     queue.task_timeout = cmd_opts.task_timeout
     storage = storage_from_url(getattr(cmd_opts, "storage_url", None), cmd_opts, default_root=paths.outputs_dir,
                                data_dir=paths.data_dir)
-    files = LocalStorage(paths.data_dir)
+    # The A1111 outputs folders (save_images) and save_dir images: the data dir, or the object store itself.
+    files = DataDirStore(storage, paths.data_dir, paths.outputs_dir) if storage.is_object_store else \
+        LocalStorage(paths.data_dir)
     retention = RetentionSweeper(storage, task_store, RetentionPolicy.from_flags(
         getattr(cmd_opts, "outputs_retention_days", 0.0), getattr(cmd_opts, "outputs_retention", "")),
         getattr(cmd_opts, "retention_interval", 3600.0))
@@ -163,7 +167,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     secrets_file = paths.secrets_file
     migrate_secrets(paths.data_dir / LEGACY_SECRETS_FILE, secrets_file)
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
-                       ttl=cmd_opts.link_ttl)
+                       ttl=cmd_opts.link_ttl, storage=storage)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
     networks = _build_networks(paths, options)
@@ -183,7 +187,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.paths import REPO_ROOT
 
     scripts = load_scripts(list(extensions or []), REPO_ROOT)
-    pipeline = GenerationPipeline(BuildContext(limits, options, checkpoints, vaes, styles, scripts), storage, queue,
+    build_context = BuildContext(limits, options, checkpoints, vaes, styles, scripts, inputs=InputImages(references))
+    pipeline = GenerationPipeline(build_context, storage, queue,
                                   webhook_allow_private=cmd_opts.webhook_allow_private, face_restorers=face_restorers)
     jobs = GenerationJobs(options=options, models=models, generator=generator, scripts=scripts, storage=storage,
                           outputs=ResultWriter(storage, files, options, paths.data_dir), limits=limits,

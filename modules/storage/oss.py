@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modules.errors import EaselError, InvalidRequestError, NotFoundError, StorageUnavailableError
-from modules.storage.base import ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
+from modules.storage.base import FolderListing, ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
 from modules.storage.retry import GuardedStream, RetryPolicy, call_with_retries
 
 logger = logging.getLogger(__name__)
@@ -201,6 +201,23 @@ class OssStorage(Storage):
                                  etag=(item.etag or "").strip('"') or None)
             if not page.is_truncated:
                 return
+            token = page.next_continuation_token
+
+    def list_folder(self, prefix: str = "") -> FolderListing:
+        folder = normalize_prefix(prefix)
+        full = (f"{self.prefix}/{folder}" if folder else self.prefix) if self.prefix else folder
+        wanted = f"{full}/" if full else ""
+        folders: list[str] = []
+        objects: list[ObjectInfo] = []
+        token = ""
+        while True:
+            page = self._call(f"listing {prefix!r}", prefix, lambda token=token: self._bucket.list_objects_v2(
+                prefix=wanted, delimiter="/", continuation_token=token, max_keys=1000))
+            folders += [self._relative(p.rstrip("/")) for p in page.prefix_list]
+            objects += [ObjectInfo(key=self._relative(item.key), size=int(item.size), mtime=float(item.last_modified),
+                                   etag=(item.etag or "").strip('"') or None) for item in page.object_list]
+            if not page.is_truncated:
+                return FolderListing(sorted(folders), sorted(objects, key=lambda o: o.key))
             token = page.next_continuation_token
 
     def delete_prefix(self, prefix: str) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modules.errors import EaselError, NotFoundError, StorageUnavailableError
-from modules.storage.base import ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
+from modules.storage.base import FolderListing, ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
 from modules.storage.retry import GuardedStream, RetryPolicy, call_with_retries
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -153,6 +153,25 @@ class S3Storage(Storage):
                                  mtime=item["LastModified"].timestamp(), etag=str(item.get("ETag", "")).strip('"'))
             if not page.get("IsTruncated"):
                 return
+            token = page["NextContinuationToken"]
+
+    def list_folder(self, prefix: str = "") -> FolderListing:
+        folder = normalize_prefix(prefix)
+        full = (f"{self.prefix}/{folder}" if folder else self.prefix) if self.prefix else folder
+        wanted = f"{full}/" if full else ""
+        folders: list[str] = []
+        objects: list[ObjectInfo] = []
+        token: str | None = None
+        while True:
+            args = {"Bucket": self.bucket, "Prefix": wanted, "Delimiter": "/",
+                    **({"ContinuationToken": token} if token else {})}
+            page = self._call(f"listing {prefix!r}", prefix, lambda args=args: self.client.list_objects_v2(**args))
+            folders += [self._relative(p["Prefix"].rstrip("/")) for p in page.get("CommonPrefixes", [])]
+            objects += [ObjectInfo(key=self._relative(item["Key"]), size=int(item["Size"]),
+                                   mtime=item["LastModified"].timestamp(), etag=str(item.get("ETag", "")).strip('"'))
+                        for item in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return FolderListing(sorted(folders), sorted(objects, key=lambda o: o.key))
             token = page["NextContinuationToken"]
 
     def delete_prefix(self, prefix: str) -> int:

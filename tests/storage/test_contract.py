@@ -75,6 +75,18 @@ def test_list_is_by_folder_sorted_with_sizes(storage: Storage):
     assert list(storage.list("missing")) == []
 
 
+def test_list_folder_is_one_level(storage: Storage):
+    for key in ("f/a/1.png", "f/a/deep/2.png", "f/b/3.png", "f/4.png", "f/5.png", "fx/6.png"):
+        storage.write(key, b"x" * 3)
+    level = storage.list_folder("f")
+    assert level.folders == ["f/a", "f/b"]
+    assert [(o.key, o.size) for o in level.objects] == [("f/4.png", 3), ("f/5.png", 3)]
+    assert storage.list_folder("f/a").folders == ["f/a/deep"]
+    root = storage.list_folder("")
+    assert root.folders == ["f", "fx"] and root.objects == []
+    assert storage.list_folder("missing").folders == [] and storage.list_folder("missing").objects == []
+
+
 def test_delete_and_delete_prefix(storage: Storage):
     for key in ("d/1/a.png", "d/1/b.png", "d/1/c/d.png", "d/10/e.png", "d/2.png"):
         storage.write(key, b"1")

@@ -1,0 +1,131 @@
+"""Inputs and outputs through the configured object store, in process (the real app over moto_server with
+signature checking on; signed URLs fetched through the PresignGate, which checks their SigV4 signatures):
+
+- serverless `ossUrl` and task `urls` are the store's signed URLs, and the result paths are `s3://` references
+  that work again as image inputs;
+- `init_images` / `mask` / the extras `image` accept an `s3://` reference or a key relative to the store, read
+  through the store (an object of the store is used where it lies, not copied); outside the store: 403;
+- `save_images` outputs go to the store (`txt2img-images/<date>/...`), not to the local outputs folder.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.inprocess import InProcessServer
+from tests.storage.conftest import BUCKET, s3_storage
+from tests.support import make_data_dir
+from tests.tasks.helpers import SMALL, wait_for
+
+SLS = {"stable_diffusion_model": "tiny-a", "prompt": "a hill", "steps": 2, "width": 64, "height": 64, "seed": 3}
+PREFIX = "io"
+
+
+def _png(color: str, size: int = 64) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def store_app(tmp_path_factory, moto_s3, presign_gate):
+    env = {"AWS_ACCESS_KEY_ID": moto_s3.access_key, "AWS_SECRET_ACCESS_KEY": moto_s3.secret_key,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        data_dir = make_data_dir(tmp_path_factory.mktemp("store-io"))
+        server = InProcessServer(data_dir, "--storage-url", f"s3://{BUCKET}/{PREFIX}", "--s3-endpoint-url",
+                                 moto_s3.endpoint, "--s3-public-endpoint-url", presign_gate.endpoint,
+                                 "--ckpt", "tiny-a").start()
+        try:
+            yield server, s3_storage(moto_s3, PREFIX, gate=presign_gate)
+        finally:
+            server.stop()
+
+
+@pytest.fixture()
+def client(store_app):
+    with store_app[0].client() as c:
+        yield c
+
+
+def test_serverless_answers_signed_store_urls_and_references(client, store_app, presign_gate):
+    server, view = store_app
+    answer = client.post("/txt2img", json=SLS)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    url = body["ossUrl"][0]
+    assert url.startswith(presign_gate.endpoint + f"/{BUCKET}/{PREFIX}/tasks/") and "X-Amz-Signature=" in url
+    served = httpx.get(url, timeout=10)
+    assert served.status_code == 200 and served.content.startswith(b"\x89PNG")
+    assert httpx.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=10).status_code == 403
+    result = client.get(f"/tasks/{body['taskId']}/result").json()
+    reference = result["images"][0]
+    assert reference == f"s3://{BUCKET}/{PREFIX}/tasks/{body['taskId']}/00000.png"
+    assert view.read(f"tasks/{body['taskId']}/00000.png") == served.content
+    assert not (server.data_dir / "outputs" / "tasks").exists()
+
+    # the reference works as an input again; so does a key relative to the store
+    for init in (reference, f"tasks/{body['taskId']}/00000.png"):
+        again = client.post("/img2img", json={**SLS, "init_images": [init], "denoising_strength": 0.5})
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "succeeded"
+
+
+def test_a1111_image_fields_read_references_through_the_store(client, store_app):
+    server, view = store_app
+    view.write("inputs/red.png", _png("red"))
+    view.write("inputs/mask.png", _png("white"))
+    view.write("inputs/not-an-image.png", b"hello")
+    body = {**SMALL, "init_images": [f"s3://{BUCKET}/{PREFIX}/inputs/red.png"], "mask": "inputs/mask.png",
+            "denoising_strength": 0.5}
+    answer = client.post("/sdapi/v1/img2img", json=body, headers={"Request-Type": "async"})
+    assert answer.status_code == 200, answer.text
+    task_id = answer.json()["task_id"]
+    record = wait_for(lambda: (r := client.get(f"/sdapi/v1/tasks/{task_id}").json())["status"]
+                      in ("succeeded", "failed") and r)
+    assert record["status"] == "succeeded", record.get("error")
+    stored = server.services.task_store.get(task_id)
+    # objects of the store are used where they lie: the payload names their keys, no copy under tasks/<id>/
+    assert stored.payload["init_images"] == ["inputs/red.png"]
+    assert [i.key for i in view.list(f"tasks/{task_id}")] == [f"tasks/{task_id}/00000.png"]
+
+    outside = client.post("/sdapi/v1/img2img", json={**body, "init_images": [f"s3://{BUCKET}/other/red.png"]})
+    assert outside.status_code == 403 and "init_images[0]" in outside.text
+    other_bucket = client.post("/sdapi/v1/img2img", json={**body, "init_images": ["s3://another-bucket/red.png"]})
+    assert other_bucket.status_code == 403
+    missing = client.post("/sdapi/v1/img2img", json={**body, "init_images": [f"s3://{BUCKET}/{PREFIX}/inputs/no.png"]})
+    assert missing.status_code == 404 and "init_images[0]" in missing.text
+    broken = client.post("/sdapi/v1/img2img", json={**body, "mask": f"s3://{BUCKET}/{PREFIX}/inputs/not-an-image.png"})
+    assert broken.status_code == 422 and "mask" in broken.text
+    traversal = client.post("/sdapi/v1/img2img", json={**body, "init_images": [f"s3://{BUCKET}/{PREFIX}/../x.png"]})
+    assert traversal.status_code in (403, 422)
+
+
+def test_extras_image_from_a_reference(client, store_app):
+    _, view = store_app
+    view.write("inputs/small.png", _png("blue", 32))
+    body = {"image": f"s3://{BUCKET}/{PREFIX}/inputs/small.png", "upscaling_resize": 2, "upscaler_1": "Lanczos"}
+    answer = client.post("/sdapi/v1/extra-single-image", json=body)
+    assert answer.status_code == 200, answer.text
+    assert Image.open(io.BytesIO(base64.b64decode(answer.json()["image"]))).size == (64, 64)
+
+
+def test_save_images_outputs_go_to_the_store(client, store_app):
+    server, view = store_app
+    answer = client.post("/sdapi/v1/txt2img", json={**SMALL, "save_images": True})
+    assert answer.status_code == 200, answer.text
+    saved = [info.key for info in view.list("txt2img-images")]
+    assert len(saved) == 1 and saved[0].endswith(f"-{SMALL['seed']}.png")
+    data = view.read(saved[0])
+    assert Image.open(io.BytesIO(data)).text["parameters"].startswith(SMALL["prompt"])
+    assert not (server.data_dir / "outputs" / "txt2img-images").exists()
+    # numbering continues in the store
+    client.post("/sdapi/v1/txt2img", json={**SMALL, "save_images": True})
+    names = sorted(info.key.rsplit("/", 1)[1] for info in view.list("txt2img-images"))
+    assert [n.split("-")[0] for n in names] == ["00000", "00001"]
