@@ -164,7 +164,8 @@ class Storage(ABC):
 
     def write_new(self, key: str, data: bytes) -> str:
         """Store `data` only when nothing is stored under `key` yet; ConflictError otherwise (numbered output
-        files). Object stores check, then write (not atomic); local disk creates the file atomically."""
+        files). Atomic in every backend of Easel (local disk: O_EXCL; S3: `If-None-Match: *`; OSS:
+        `x-oss-forbid-overwrite`); this fallback for other backends checks, then writes."""
         if self.exists(key):
             raise ConflictError(f"stored object {key!r} already exists", field="key")
         return self.write(key, data)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modules.errors import EaselError, InvalidRequestError, NotFoundError, StorageUnavailableError
+from modules.errors import ConflictError, EaselError, InvalidRequestError, NotFoundError, StorageUnavailableError
 from modules.storage.base import FolderListing, ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
 from modules.storage.retry import GuardedStream, RetryPolicy, call_with_retries
 
@@ -115,6 +115,8 @@ class OssStorage(Storage):
                 if code == "NoSuchBucket":
                     return StorageUnavailableError(f"{store}: bucket {self.bucket!r} does not exist "
                                                    f"(request id {rid})")
+                if code == "FileAlreadyExists":  # a put with x-oss-forbid-overwrite (write_new) lost
+                    return ConflictError(f"stored object {key!r} already exists", field="key")
                 if code == "NoSuchKey" or (status == 404 and not code):
                     return NotFoundError(f"stored object {key!r} not found", field="key")
                 if code in _TRANSIENT or status >= 500 or status == 429:
@@ -160,6 +162,14 @@ class OssStorage(Storage):
         else:
             self._call(f"writing {key!r}", key, lambda: self._bucket.put_object(
                 full, data, headers={"Content-Type": content_type(full)}))
+        return normalize_key(key)
+
+    def write_new(self, key: str, data: bytes) -> str:
+        """A put with `x-oss-forbid-overwrite: true`: OSS itself refuses (409 FileAlreadyExists) when the key
+        exists, so two writers never both win."""
+        full = self._full(key)
+        self._call(f"writing {key!r}", key, lambda: self._bucket.put_object(
+            full, data, headers={"Content-Type": content_type(full), "x-oss-forbid-overwrite": "true"}))
         return normalize_key(key)
 
     def write_file(self, key: str, path: Path) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modules.errors import EaselError, NotFoundError, StorageUnavailableError
+from modules.errors import ConflictError, EaselError, NotFoundError, StorageUnavailableError
 from modules.storage.base import FolderListing, ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
 from modules.storage.retry import GuardedStream, RetryPolicy, call_with_retries
 
@@ -75,6 +75,8 @@ class S3Storage(Storage):
                 status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
                 if code == "NoSuchBucket":
                     return StorageUnavailableError(f"{store}: bucket {self.bucket!r} does not exist")
+                if code == "PreconditionFailed" or status == 412:  # a conditional write (write_new) lost
+                    return ConflictError(f"stored object {key!r} already exists", field="key")
                 if code in _NOT_FOUND or status == 404:
                     return NotFoundError(f"stored object {key!r} not found", field="key")
                 if code in _AUTH or status == 403:
@@ -115,6 +117,14 @@ class S3Storage(Storage):
         else:
             self._call(f"writing {key!r}", key, lambda: self.client.put_object(
                 Bucket=self.bucket, Key=full, Body=data, **extra))
+        return normalize_key(key)
+
+    def write_new(self, key: str, data: bytes) -> str:
+        """A conditional PUT (`If-None-Match: *`): the store itself refuses (412) when the key exists, so two
+        writers never both win. Stores without conditional writes answer 501 NotImplemented: a clear error."""
+        full = self._full(key)
+        self._call(f"writing {key!r}", key, lambda: self.client.put_object(
+            Bucket=self.bucket, Key=full, Body=data, ContentType=content_type(full), IfNoneMatch="*"))
         return normalize_key(key)
 
     def write_file(self, key: str, path: Path) -> str:
