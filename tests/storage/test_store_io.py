@@ -129,3 +129,23 @@ def test_save_images_outputs_go_to_the_store(client, store_app):
     client.post("/sdapi/v1/txt2img", json={**SMALL, "save_images": True})
     names = sorted(info.key.rsplit("/", 1)[1] for info in view.list("txt2img-images"))
     assert [n.split("-")[0] for n in names] == ["00000", "00001"]
+
+
+def test_managed_service_save_dir_goes_to_the_store(client, store_app, presign_gate):
+    server, view = store_app
+    body = {**SMALL, "batch_size": 2, "alwayson_scripts": {"save_dir": "/code/stable-diffusion-webui/data/outputs",
+                                                           "uid": "u1"}}
+    answer = client.post("/sdapi/v1/txt2img", json=body)
+    assert answer.status_code == 200, answer.text
+    parameters = answer.json()["parameters"]
+    references = parameters["image_url"].split(",")
+    signed = parameters["image_signed_url"].split(",")
+    assert len(references) == len(signed) == 3  # the grid, then the two images
+    root = f"s3://{BUCKET}/{PREFIX}/u1/"
+    assert references[0].startswith(root + "txt2img-grids/") and all(
+        r.startswith(root + "txt2img-images/") for r in references[1:])
+    for reference, url in zip(references, signed, strict=True):
+        served = httpx.get(url, timeout=10)
+        assert url.startswith(presign_gate.endpoint) and served.status_code == 200
+        assert served.content == view.read(reference[len(f"s3://{BUCKET}/{PREFIX}/"):])
+    assert not (server.data_dir / "outputs" / "u1").exists()
