@@ -149,3 +149,26 @@ def test_managed_service_save_dir_goes_to_the_store(client, store_app, presign_g
         assert url.startswith(presign_gate.endpoint) and served.status_code == 200
         assert served.content == view.read(reference[len(f"s3://{BUCKET}/{PREFIX}/"):])
     assert not (server.data_dir / "outputs" / "u1").exists()
+
+
+def test_filebrowser_lists_and_downloads_the_store(client, store_app):
+    _, view = store_app
+    view.write("fb/a/1.png", _png("red"))
+    view.write("fb/2.txt", b"two")
+    root = client.get("/filebrowser/api/store/list").json()
+    assert "fb" in [e["path"] for e in root["entries"] if e["is_dir"]]
+    level = client.get("/filebrowser/api/store/list", params={"path": "fb"}).json()
+    assert [(e["path"], e["is_dir"]) for e in level["entries"]] == [("fb/a", True), ("fb/2.txt", False)]
+    assert level["entries"][1]["size"] == 3 and level["store"] == f"s3://{BUCKET}/{PREFIX}/fb"
+    image = client.get("/filebrowser/api/store/list", params={"path": "fb/a"}).json()["entries"][0]
+    assert image["is_image"] and image["size"] == len(_png("red"))
+    download = client.get("/filebrowser/api/store/download", params={"path": "fb/a/1.png"})
+    assert download.status_code == 200 and download.content == _png("red")
+    assert download.headers["content-type"] == "image/png" and "attachment" in download.headers["content-disposition"]
+    assert client.get("/filebrowser/api/store/download", params={"path": "fb/none.png"}).status_code == 404
+    for bad in ("../x.png", "/etc/passwd", "fb/../../x"):
+        assert client.get("/filebrowser/api/store/download", params={"path": bad}).status_code in (403, 422)
+    for bad in ("..", "fb/../../x", "fb/./a"):
+        assert client.get("/filebrowser/api/store/list", params={"path": bad}).status_code in (403, 422)
+    # a leading "/" names the store's root, as in /list: "/etc" is a (missing) folder inside the store
+    assert client.get("/filebrowser/api/store/list", params={"path": "/etc"}).json()["entries"] == []
