@@ -179,7 +179,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
         payload=lambda record: task_payload(record, links), max_attempts=cmd_opts.webhook_retries,
         backoff=cmd_opts.webhook_backoff, allow_private=cmd_opts.webhook_allow_private)
     queue.on_finished.append(webhooks.on_finished)
-    catalog = ModelCatalog(paths.tasks_db, paths, checkpoints, vaes, models)
+    catalog = ModelCatalog(paths.tasks_db, paths, checkpoints, vaes, models, references=references)
     _watch_model_options(options, models, vaes)
 
     from modules import script_callbacks, shared

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 
 import httpx
 import pytest
 from PIL import Image
 
+from modules.model_registry.tiny import write_tiny_checkpoint
 from tests.inprocess import InProcessServer
 from tests.storage.conftest import BUCKET, s3_storage
 from tests.support import make_data_dir
@@ -39,9 +41,13 @@ def store_app(tmp_path_factory, moto_s3, presign_gate):
         for name, value in env.items():
             mp.setenv(name, value)
         data_dir = make_data_dir(tmp_path_factory.mktemp("store-io"))
+        models = tmp_path_factory.mktemp("store-models")  # written before the app starts (its loader is lazy)
+        write_tiny_checkpoint(models / "a.safetensors", family="sd1", seed=7)
+        write_tiny_checkpoint(models / "b.safetensors", family="sd1", seed=8)
         server = InProcessServer(data_dir, "--storage-url", f"s3://{BUCKET}/{PREFIX}", "--s3-endpoint-url",
                                  moto_s3.endpoint, "--s3-public-endpoint-url", presign_gate.endpoint,
                                  "--ckpt", "tiny-a").start()
+        server.models = models
         try:
             yield server, s3_storage(moto_s3, PREFIX, gate=presign_gate)
         finally:
@@ -172,3 +178,68 @@ def test_filebrowser_lists_and_downloads_the_store(client, store_app):
         assert client.get("/filebrowser/api/store/list", params={"path": bad}).status_code in (403, 422)
     # a leading "/" names the store's root, as in /list: "/etc" is a (missing) folder inside the store
     assert client.get("/filebrowser/api/store/list", params={"path": "/etc"}).json()["entries"] == []
+
+
+class _GatedStore:
+    """The store, with reads held until `release` is set (to watch a download in its `loading` state)."""
+
+    def __init__(self, inner):
+        self.inner, self.release = inner, threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def open_stream(self, key):
+        assert self.release.wait(60)
+        return self.inner.open_stream(key)
+
+
+def test_models_registered_from_the_store(client, store_app):
+    from modules.storage.references import ReferenceReader
+
+    server, view = store_app
+    tmp_path = server.models
+    view.write_file("models/tiny-s.safetensors", tmp_path / "a.safetensors")
+    reference = f"s3://{BUCKET}/{PREFIX}/models/tiny-s.safetensors"
+    body = {"type": "stableDiffusion", "name": "from-store", "ossPath": reference}
+
+    catalog = server.services.catalog
+    gated = _GatedStore(view)
+    catalog.references, original = ReferenceReader(gated), catalog.references
+    try:
+        posted: list = []
+        worker = threading.Thread(target=lambda: posted.append(client.post("/models", json=body)))
+        worker.start()
+        wait_for(lambda: client.get("/models/from-store").status_code == 200)
+        assert client.get("/models/from-store").json()["status"] == "loading"
+        assert client.post("/models", json=body).status_code == 409  # a second registration waits its turn
+        gated.release.set()
+        worker.join(60)
+    finally:
+        catalog.references = original
+    assert posted[0].status_code == 200 and posted[0].json()["message"] == "register success", posted[0].text
+    model = client.get("/models/from-store").json()
+    assert model["status"] == "unloaded" and model["etag"] == view.stat("models/tiny-s.safetensors").etag
+    assert (server.data_dir / model["localPath"]).read_bytes() == (tmp_path / "a.safetensors").read_bytes()
+    assert client.post("/models", json=body).json()["message"] == "models existed"  # same ETag: a no-op
+
+    answer = client.post("/txt2img", json={**SLS, "stable_diffusion_model": "from-store"})
+    assert answer.status_code == 200 and answer.json()["status"] == "succeeded", answer.text
+
+    # the object changes: its new ETag downloads it again
+    view.write_file("models/tiny-s.safetensors", tmp_path / "b.safetensors")
+    again = client.post("/models", json=body)
+    assert again.json()["message"] == "register success"
+    changed = client.get("/models/from-store").json()
+    assert changed["etag"] != model["etag"] and changed["sha256"] != model["sha256"]
+    assert (server.data_dir / changed["localPath"]).read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+
+    # a wrong expected sha256: 422 naming it, the model is recorded as failed
+    wrong = client.put("/models/from-store", json={"ossPath": reference, "sha256": "0" * 64})
+    assert wrong.status_code == 422 and "sha256" in wrong.text
+    failed = client.get("/models/from-store").json()
+    assert failed["status"] == "failed" and "sha256" in failed["error"]
+    outside = client.post("/models", json={**body, "name": "outside", "ossPath": f"s3://{BUCKET}/elsewhere/m.safetensors"})
+    assert outside.status_code == 403 and "ossPath" in outside.text
+    missing = client.post("/models", json={**body, "name": "missing", "ossPath": reference.replace("tiny-s", "none")})
+    assert missing.status_code == 404
