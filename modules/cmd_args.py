@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep recently used checkpoints in RAM (LRU) for fast switching")
     add("--min-ram-reserved", type=float, default=4.0,
         help="with --sd-dynamic-cache: evict cached checkpoints while free RAM would fall under this many GB")
+    add("--converted-cache-gb", type=float, default=0.0,
+        help="keep single-file checkpoints converted to diffusers layout in <data dir>/cache/converted, up to this "
+             "many GB (least recently used out), so a later load skips the conversion; 0 (default): off")
     return parser
 
 

@@ -69,6 +69,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     from modules.engine.generator import Generator
     from modules.generation_service import GenerationService
     from modules.model_registry.checkpoints import CheckpointRegistry
+    from modules.model_registry.converted_cache import ConvertedCache
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.manager import ModelManager
     from modules.model_registry.vae import VaeRegistry
@@ -94,7 +95,10 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     vaes.refresh()
     models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
-                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0))
+                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0),
+                          converted_cache=ConvertedCache.from_gb(paths.cache_dir,
+                                                                 getattr(cmd_opts, "converted_cache_gb", 0.0),
+                                                                 paths.hash_cache_file))
     task_store = SqliteTaskStore(paths.tasks_db)
     tasks = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
     tasks.task_timeout = cmd_opts.task_timeout

@@ -21,6 +21,11 @@ class Precision:
     def label(self) -> str:
         return f"{self.device.type}/unet={str(self.unet_dtype).removeprefix('torch.')}"
 
+    def component_dtypes(self) -> dict[str, torch.dtype]:
+        """The dtype each pipeline component is loaded in (so a load casts once, straight to these)."""
+        return {"unet": self.unet_dtype, "vae": self.vae_dtype, "text_encoder": self.text_dtype,
+                "text_encoder_2": self.text_dtype}
+
 
 def choose_precision(cmd_opts: argparse.Namespace) -> Precision:
     use_cpu = cmd_opts.use_cpu is not None

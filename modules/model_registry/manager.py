@@ -56,7 +56,7 @@ def free_ram_bytes() -> int:
 class ModelManager:
     def __init__(self, checkpoints, vaes, precision: Precision, cache_dir: Path, *, load_fn=None,
                  xformers: bool = False, dynamic_cache: bool = False, min_ram_reserved_gb: float = 0.0,
-                 free_ram_fn: Callable[[], int] | None = None):
+                 free_ram_fn: Callable[[], int] | None = None, converted_cache=None):
         from modules.model_registry.loader import load_pipeline
 
         self.checkpoints = checkpoints
@@ -65,6 +65,7 @@ class ModelManager:
         self.cache_dir = cache_dir
         self._load_fn = load_fn or load_pipeline
         self.xformers = xformers
+        self.converted_cache = converted_cache  # ConvertedCache | None (--converted-cache-gb)
         self.dynamic_cache = dynamic_cache
         self.min_ram_reserved = int(max(0.0, min_ram_reserved_gb) * GIB)
         self._free_ram = free_ram_fn or free_ram_bytes
@@ -107,7 +108,8 @@ class ModelManager:
             else:
                 self._evict_for(self._estimate_bytes(info))
                 loaded = self._load_fn(info, device=self.precision.device, dtype=torch.float32,
-                                       cache_dir=self.cache_dir)
+                                       cache_dir=self.cache_dir, dtypes=self.precision.component_dtypes(),
+                                       converted_cache=self.converted_cache)
                 self._activate(loaded, None, None)
                 logger.info("loaded checkpoint %s (%s, %s) in %.2fs", info.title, loaded.family,
                             self.precision.label, time.perf_counter() - started)

@@ -1,0 +1,204 @@
+"""Checkpoint tensors as lazy views of the file, read into RAM in one pass, in their final dtype.
+
+A .safetensors file is memory-mapped copy-on-write (nothing can write through to the file) and each tensor is a
+view of that mapping, so key conversion (renames, reshapes, row slices) reads no data. `materialize` then
+allocates every destination tensor once, in its final dtype, and fills it with pread() from the file offset of
+its view, in file order, while the window ahead is advised to the kernel (POSIX_FADV_WILLNEED) so the disk reads
+on while the CPU casts. Views of the mapping are never touched for those tensors, so the peak RSS of a load is
+the model plus one staging buffer, not model + file. Tensors that are not plain views of the file (a transpose,
+a tensor from a .ckpt or from memory) are copied with `Tensor.copy_`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from modules.errors import ModelLoadError
+from modules.model_registry import hugepages
+
+log = logging.getLogger(__name__)
+
+DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+MAX_HEADER = 100 * 1024 * 1024  # the safetensors reference implementation's limit
+STAGING_BYTES = 16 << 20  # cast through a buffer that stays in cache
+READ_AHEAD = 256 << 20  # how far ahead of the reads the kernel is asked to fetch
+
+
+def _read_header(handle, path: Path, size: int) -> tuple[int, dict]:
+    raw = handle.read(8)
+    if len(raw) < 8:
+        raise ModelLoadError(f"Cannot read '{path}' as safetensors: the file is too short.")
+    length = int.from_bytes(raw, "little")
+    if length > MAX_HEADER or 8 + length > size:
+        raise ModelLoadError(f"Cannot read '{path}' as safetensors: invalid header length {length}.")
+    try:
+        header = json.loads(handle.read(length))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"Cannot read '{path}' as safetensors: invalid header ({exc}).") from exc
+    if not isinstance(header, dict):
+        raise ModelLoadError(f"Cannot read '{path}' as safetensors: the header is not an object.")
+    return 8 + length, header
+
+
+class SafetensorsFile:
+    """An open .safetensors file: `tensors` are zero-copy views; `materialize` reads them into RAM."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_RDONLY)
+        try:
+            size = os.fstat(self._fd).st_size
+            with open(self._fd, "rb", closefd=False) as handle:
+                data_start, header = _read_header(handle, self.path, size)
+            meta = header.pop("__metadata__", None) or {}
+            self.metadata: dict[str, str] = {str(k): str(v) for k, v in meta.items()}
+            self._mmap = mmap.mmap(self._fd, size, access=mmap.ACCESS_COPY) if size else None
+            base = torch.frombuffer(self._mmap, dtype=torch.uint8) if self._mmap is not None else None
+            self._base_ptr = base.data_ptr() if base is not None else -1
+            self.tensors: dict[str, Tensor] = {k: self._view(base, k, v, data_start, size) for k, v in header.items()}
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._advised = 0
+        self._size = size
+
+    def _view(self, base: Tensor | None, key: str, entry: object, data_start: int, size: int) -> Tensor:
+        try:
+            dtype = DTYPES[entry["dtype"]]  # type: ignore[index]
+            shape = [int(d) for d in entry["shape"]]  # type: ignore[index]
+            start, end = (int(o) for o in entry["data_offsets"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelLoadError(f"Cannot read '{self.path}' as safetensors: bad entry for {key!r}.") from exc
+        numel = 1
+        for dim in shape:
+            numel *= dim
+        itemsize = torch.empty(0, dtype=dtype).element_size()
+        if min(shape, default=0) < 0 or end - start != numel * itemsize or start < 0 or data_start + end > size:
+            raise ModelLoadError(f"Cannot read '{self.path}' as safetensors: tensor {key!r} is out of bounds.")
+        raw = base[data_start + start:data_start + end]  # type: ignore[index]
+        if (data_start + start) % itemsize:  # unaligned: torch cannot view it in place, read it now
+            raw = raw.clone()
+        return raw.view(dtype).view(shape)
+
+    def file_offset(self, tensor: Tensor) -> int | None:
+        """Byte offset of `tensor` in the file when it is a contiguous view of the mapping, else None."""
+        if tensor.device.type != "cpu" or not tensor.is_contiguous() or self._base_ptr < 0:
+            return None
+        if tensor.untyped_storage().data_ptr() != self._base_ptr:
+            return None
+        return tensor.data_ptr() - self._base_ptr
+
+    def _advise(self, until: int) -> None:
+        """Ask the kernel to read ahead up to `until` + READ_AHEAD (asynchronous; a no-op once cached)."""
+        if until + READ_AHEAD // 2 <= self._advised or self._advised >= self._size:
+            return
+        start, stop = max(self._advised, until - READ_AHEAD // 2), min(self._size, until + READ_AHEAD)
+        if hasattr(os, "posix_fadvise") and stop > start:
+            os.posix_fadvise(self._fd, start, stop - start, os.POSIX_FADV_WILLNEED)
+        self._advised = stop
+
+    def _pread(self, target: memoryview, offset: int) -> None:
+        done = 0
+        while done < len(target):
+            got = os.preadv(self._fd, [target[done:]], offset + done)
+            if got <= 0:
+                raise ModelLoadError(f"'{self.path}' ended early (truncated while loading?).")
+            done += got
+
+    def read_into(self, dst: Tensor, src: Tensor, offset: int, staging: Tensor) -> None:
+        """Fill `dst` from the file bytes of view `src` at `offset`, casting through `staging` if needed."""
+        nbytes = src.numel() * src.element_size()
+        if nbytes == 0:
+            return
+        self._advise(offset + nbytes)
+        if dst.dtype == src.dtype:
+            self._pread(memoryview(dst.view(-1).view(torch.uint8).numpy()), offset)
+            return
+        flat, itemsize = dst.view(-1), src.element_size()
+        step = staging.numel() // itemsize * itemsize
+        window = memoryview(staging.numpy())
+        for pos in range(0, nbytes, step):
+            size = min(step, nbytes - pos)
+            self._pread(window[:size], offset + pos)
+            flat[pos // itemsize:(pos + size) // itemsize].copy_(staging[:size].view(src.dtype))
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        """Close the file descriptor; views already handed out keep the mapping alive until they are freed."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> SafetensorsFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def empty_tensor(shape: torch.Size | list[int], dtype: torch.dtype) -> Tensor:
+    """An uninitialised CPU tensor whose pages the kernel may back with huge pages (fewer page faults)."""
+    out = torch.empty(shape, dtype=dtype)
+    hugepages.advise(out)
+    return out
+
+
+def target_dtype(tensor: Tensor, dtype: torch.dtype) -> torch.dtype:
+    """Floating tensors take `dtype`; integer and bool tensors keep theirs."""
+    return dtype if tensor.is_floating_point() else tensor.dtype
+
+
+def materialize(items: Iterable[tuple[str, Tensor, torch.dtype]], source: SafetensorsFile | None) -> dict[str, Tensor]:
+    """{name: tensor in RAM} for (name, lazy tensor, dtype) items: each allocated once and cast once.
+
+    Views of `source` are read with pread in file order; anything else is copied from where it is.
+    """
+    staging = torch.empty(STAGING_BYTES, dtype=torch.uint8)
+    plan: list[tuple[int, str, Tensor, torch.dtype]] = []
+    for name, tensor, dtype in items:
+        offset = source.file_offset(tensor) if source is not None else None
+        plan.append((-1 if offset is None else offset, name, tensor, target_dtype(tensor, dtype)))
+    plan.sort(key=lambda item: item[0])
+    out: dict[str, Tensor] = {}
+    for offset, name, tensor, dtype in plan:
+        dst = empty_tensor(tensor.shape, dtype)
+        if offset < 0 or source is None:
+            dst.copy_(tensor)
+        else:
+            source.read_into(dst, tensor, offset, staging)
+        out[name] = dst
+    return out
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """The safetensors name of `dtype` ("F16", "BF16", ...)."""
+    try:
+        return DTYPE_NAMES[dtype]
+    except KeyError:
+        raise ValueError(f"dtype {dtype} has no safetensors name") from None
+
+
+def tensor_bytes(tensor: Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
+
+
+def open_safetensors(path: Path) -> SafetensorsFile:
+    """Open `path` lazily; errors name the file (ModelLoadError)."""
+    try:
+        return SafetensorsFile(path)
+    except OSError as exc:
+        raise ModelLoadError(f"Cannot read '{path}' as safetensors: {exc}") from exc
