@@ -21,7 +21,6 @@ import torch
 from torch import Tensor
 
 from modules.errors import ModelLoadError
-from modules.model_registry import hugepages
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +149,6 @@ class SafetensorsFile:
         self.close()
 
 
-def empty_tensor(shape: torch.Size | list[int], dtype: torch.dtype) -> Tensor:
-    """An uninitialised CPU tensor whose pages the kernel may back with huge pages (fewer page faults)."""
-    out = torch.empty(shape, dtype=dtype)
-    hugepages.advise(out)
-    return out
-
-
 def target_dtype(tensor: Tensor, dtype: torch.dtype) -> torch.dtype:
     """Floating tensors take `dtype`; integer and bool tensors keep theirs."""
     return dtype if tensor.is_floating_point() else tensor.dtype
@@ -175,7 +167,7 @@ def materialize(items: Iterable[tuple[str, Tensor, torch.dtype]], source: Safete
     plan.sort(key=lambda item: item[0])
     out: dict[str, Tensor] = {}
     for offset, name, tensor, dtype in plan:
-        dst = empty_tensor(tensor.shape, dtype)
+        dst = torch.empty(tensor.shape, dtype=dtype)
         if offset < 0 or source is None:
             dst.copy_(tensor)
         else:
