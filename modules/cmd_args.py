@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="autocast: fp16 on CUDA, fp32 on CPU; bf16: bfloat16 UNet (also on CPU); full/fp32: float32")
     add("--xformers", action="store_true", help="use xformers attention when installed on CUDA (else a warning)")
     add("--device-id", type=str, default=None, help="CUDA device index")
+    add("--compile", action="store_true",
+        help="torch.compile the UNet and the VAE decoder (inductor; CUDA graphs on GPUs), per input-shape bucket")
+    add("--compile-mode", choices=["auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        default="auto", help="torch.compile mode (auto: the measured choice per device, see docs/performance.md)")
+    add("--compile-warmup", type=_sizes, default="",
+        help='with --compile: sizes compiled right after each model load, e.g. "512x512,768x768"')
+    add("--compile-max-shapes", type=int, default=4,
+        help="with --compile: most input-shape buckets compiled per module; other shapes run uncompiled")
 
     # Limits
     add("--max-width", type=int, default=2048, help="largest accepted width/height in pixels")
@@ -81,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep single-file checkpoints converted to diffusers layout in <data dir>/cache/converted, up to this "
              "many GB (least recently used out), so a later load skips the conversion; 0 (default): off")
     return parser
+
+
+def _sizes(text: str) -> str:
+    from modules.engine.compile import parse_sizes
+
+    try:
+        parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -65,8 +65,9 @@ class Services:
 
 
 def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None) -> Services:
-    from modules.engine.devices import choose_precision
+    from modules.engine.devices import choose_precision, configure_cpu_threads
     from modules.engine.generator import Generator
+    from modules.engine.optimize import OptimizeSettings, PipelineOptimizer
     from modules.generation_service import GenerationService
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.converted_cache import ConvertedCache
@@ -89,6 +90,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
     options = Options(default_options(), path=paths.config_file)
     options.load()
     precision = choose_precision(cmd_opts)
+    if precision.device.type == "cpu":
+        configure_cpu_threads()
     checkpoints = CheckpointRegistry(paths)
     checkpoints.refresh()
     vaes = VaeRegistry(paths)
@@ -98,7 +101,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None)
                           min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0),
                           converted_cache=ConvertedCache.from_gb(paths.cache_dir,
                                                                  getattr(cmd_opts, "converted_cache_gb", 0.0),
-                                                                 paths.hash_cache_file))
+                                                                 paths.hash_cache_file),
+                          optimizer=PipelineOptimizer(OptimizeSettings.from_cmd_opts(cmd_opts), precision))
     task_store = SqliteTaskStore(paths.tasks_db)
     tasks = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
     tasks.task_timeout = cmd_opts.task_timeout

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,29 @@ def choose_precision(cmd_opts: argparse.Namespace) -> Precision:
     vae = torch.float32 if (device.type == "cpu" or cmd_opts.no_half or cmd_opts.no_half_vae) else unet
     text = torch.float32 if device.type == "cpu" else unet
     return Precision(device, unet, vae, text)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads do not speed up the GEMMs/convolutions)."""
+    import psutil
+
+    physical = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else physical
+    logical = psutil.cpu_count(logical=True) or physical
+    per_core = max(1, logical // physical)
+    return max(1, min(physical, allowed // per_core if allowed < logical else physical))
+
+
+def configure_cpu_threads() -> int:
+    """Set torch's intra-op threads to the physical cores, unless OMP_NUM_THREADS says otherwise."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        threads = torch.get_num_threads()
+        logger.info("CPU threads: %d (OMP_NUM_THREADS)", threads)
+        return threads
+    threads = physical_cores()
+    torch.set_num_threads(threads)
+    logger.info("CPU threads: %d (physical cores)", threads)
+    return threads
 
 
 def configure_attention(pipe, xformers: bool, device: torch.device) -> str:
