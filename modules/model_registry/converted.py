@@ -120,6 +120,13 @@ def fill(modules: Mapping[str, torch.nn.Module], model: ConvertedModel, dtypes: 
         comp.assign(module, own, type(module).__name__)
 
 
+def assign_mapped(modules: Mapping[str, torch.nn.Module], model: ConvertedModel) -> None:
+    """Assign the tensors of `model`'s source file as they are (its own dtypes), each in its own private mapping."""
+    mapped = model.source.mapped()  # type: ignore[union-attr]
+    for name, module in modules.items():
+        comp.assign(module, {key: mapped[f"{name}/{key}"] for key in model.tensors[name]}, type(module).__name__)
+
+
 def component_dtypes(dtype: torch.dtype, overrides: Mapping[str, torch.dtype] | None = None) -> dict[str, torch.dtype]:
     """{component: dtype}: `dtype` everywhere unless `overrides` names the component."""
     return {name: (overrides or {}).get(name, dtype) for name in COMPONENTS}

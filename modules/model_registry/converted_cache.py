@@ -1,12 +1,14 @@
-"""The converted-model cache: single-file checkpoints kept in diffusers layout, so a later load skips conversion.
+"""The converted-model cache: single-file checkpoints kept in diffusers layout, in the dtypes they run in.
 
-An entry is one flat .safetensors file, `<cache dir>/converted/<sha256 of the checkpoint>.safetensors`, holding
-the tensors each module takes under the module's own keys (`unet/...`, `vae/...`, `text_encoder/...`), in the
-file's own dtypes (the load casts once, to whatever precision runs), with the configs, family and the file's
-prediction type in its metadata. Lookup goes through the hash cache (hashes.py): the file's path, size and
-mtime give its sha256 without reading it; a changed file has no cached hash, so its old entry is not used,
-and it is replaced when the file is loaded again. The cache is bounded: least recently used entries go first.
-Tensors that are views of the checkpoint file are copied into the entry by the kernel (copy_file_range).
+An entry is one flat .safetensors file, `<cache dir>/converted/<sha256 of the checkpoint>-<dtypes>.safetensors`,
+holding the tensors each module takes under the module's own keys (`unet/...`, `vae/...`, `text_encoder/...`) in
+the dtypes of the load that wrote it (e.g. `f32-f32-f32` for the UNet, VAE and text encoders), with the configs,
+family and the file's prediction type in its metadata. A later load in the same dtypes maps the entry's tensors
+straight into the modules (copy-on-write mappings: nothing is converted, cast, allocated or copied; the load
+costs what reading the file from the disk costs); a load in other dtypes casts from it once.
+Lookup goes through the hash cache (hashes.py): the checkpoint's path, size and mtime give its sha256 without
+reading it; a changed file has no cached hash, so its old entries are not used, and they are removed when the
+file is stored again. The cache is bounded: least recently used entries go first.
 """
 from __future__ import annotations
 
@@ -112,8 +114,8 @@ class ConvertedCache:
             return None
         return cls(Path(cache_dir) / "converted", int(gb * GIB), hash_cache_file)
 
-    def entry_path(self, sha256: str) -> Path:
-        return self.root / f"{sha256}{SUFFIX}"
+    def entry_path(self, sha256: str, dtypes: Mapping[str, torch.dtype]) -> Path:
+        return self.root / f"{sha256}-{dtype_signature(dtypes)}{SUFFIX}"
 
     def entries(self) -> list[Path]:
         """Entry files, least recently used first."""
@@ -122,15 +124,24 @@ class ConvertedCache:
         found = [p for p in self.root.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
         return sorted(found, key=lambda p: p.stat().st_mtime)
 
-    def lookup(self, path: Path) -> ConvertedModel | None:
-        """The converted model of checkpoint `path` (lazy views of its entry), or None on a miss."""
+    def lookup(self, path: Path, dtypes: Mapping[str, torch.dtype]) -> tuple[ConvertedModel, bool] | None:
+        """(the converted model of checkpoint `path` as lazy views of its entry, whether the entry's dtypes are
+        `dtypes`), or None on a miss. An entry in `dtypes` is preferred; any other one of the file also serves."""
         path = Path(path).resolve()
         sha = cached_sha256(path, self.hash_cache_file)
         if sha is None:
             return None  # never hashed, or changed since: not trusted
-        entry = self.entry_path(sha)
-        if not entry.is_file():
-            return None
+        exact = self.entry_path(sha, dtypes)
+        candidates = [exact] if exact.is_file() else []
+        candidates += [p for p in reversed(self.entries()) if p.name.startswith(sha + "-") and p != exact]
+        for entry in candidates:
+            model = self._open(entry, sha, path.stat().st_size)
+            if model is not None:
+                os.utime(entry)  # most recently used
+                return model, entry == exact
+        return None
+
+    def _open(self, entry: Path, sha: str, size: int) -> ConvertedModel | None:
         try:
             source = open_safetensors(entry)
         except ModelLoadError as exc:
@@ -138,7 +149,7 @@ class ConvertedCache:
             entry.unlink(missing_ok=True)
             return None
         meta = _entry_meta(source)
-        if meta is None or meta.get("source_sha256") != sha or meta.get("source_size") != path.stat().st_size:
+        if meta is None or meta.get("source_sha256") != sha or meta.get("source_size") != size:
             source.close()
             log.info("converted cache: entry %s is stale or from another version; ignoring it", entry.name)
             entry.unlink(missing_ok=True)
@@ -147,16 +158,14 @@ class ConvertedCache:
         for key, tensor in source.tensors.items():
             component, _, name = key.partition("/")
             tensors.setdefault(component, {})[name] = tensor
-        os.utime(entry)  # most recently used
         return ConvertedModel(meta["family"], meta["file_prediction"], meta["configs"], tensors, source=source)
 
-    def store(self, path: Path, model: ConvertedModel) -> Path | None:
-        """Write `model` (prepared: module keys only) as the entry of checkpoint `path`; None if it does not fit.
-
-        Failures to write are logged, never raised: the cache is an optimisation.
-        """
+    def store(self, path: Path, model: ConvertedModel, modules: Mapping[str, torch.nn.Module],
+              dtypes: Mapping[str, torch.dtype]) -> Path | None:
+        """Write the loaded `modules` (their tensors, as they are now) as the entry of checkpoint `path` in `dtypes`;
+        None when it does not fit. `model` (prepared) gives the configs. Failures are logged, never raised."""
         path = Path(path).resolve()
-        flat = {f"{name}/{key}": t for name, state in model.tensors.items() for key, t in state.items()}
+        flat = {f"{name}/{key}": t for name, module in modules.items() for key, t in module.state_dict().items()}
         needed = sum(tensor_bytes(t) for t in flat.values())
         if needed > self.max_bytes:
             log.info("converted cache: %s (%.2f GB) is larger than the cache (%.2f GB); not stored", path.name,
@@ -173,10 +182,10 @@ class ConvertedCache:
                 meta = {"format": FORMAT, "family": model.family, "file_prediction": model.file_prediction,
                         "configs": model.configs, "source_sha256": sha, "source_size": stat.st_size,
                         "source_path": str(path)}
-                entry = self.entry_path(sha)
+                entry = self.entry_path(sha, dtypes)
                 tmp = entry.with_name(f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
                 try:
-                    write_safetensors(tmp, flat, {META_KEY: json.dumps(meta)}, model.source)
+                    write_safetensors(tmp, flat, {META_KEY: json.dumps(meta)}, None)
                     os.replace(tmp, entry)
                 finally:
                     tmp.unlink(missing_ok=True)
@@ -190,7 +199,7 @@ class ConvertedCache:
     def _drop_entries_of(self, path: Path, keep: str) -> None:
         """Remove entries made from earlier contents of `path` (the file changed since)."""
         for entry in self.entries():
-            if entry.stem == keep:
+            if entry.name.startswith(keep + "-"):
                 continue
             try:
                 with open_safetensors(entry) as source:
@@ -210,6 +219,12 @@ class ConvertedCache:
             total -= victim.stat().st_size
             log.info("converted cache: evicting %s (bound %.2f GB)", victim.name, self.max_bytes / GIB)
             victim.unlink(missing_ok=True)
+
+
+def dtype_signature(dtypes: Mapping[str, torch.dtype]) -> str:
+    """"f32-f32-f32": the UNet, VAE and text-encoder dtypes of an entry."""
+    names = [dtype_name(dtypes[c]).lower() for c in ("unet", "vae", "text_encoder")]
+    return "-".join(names)
 
 
 def _entry_meta(source: SafetensorsFile) -> dict | None:

@@ -23,7 +23,14 @@ from modules.errors import EaselError, ModelLoadError
 from modules.model_registry.checkpoints import CheckpointInfo
 from modules.model_registry.clip_vocab import load_clip_tokenizer
 from modules.model_registry.configs import TOKENIZERS, load_component_config
-from modules.model_registry.converted import ConvertedModel, component_dtypes, convert_single_file, fill, prepare
+from modules.model_registry.converted import (
+    ConvertedModel,
+    assign_mapped,
+    component_dtypes,
+    convert_single_file,
+    fill,
+    prepare,
+)
 from modules.model_registry.converted_cache import ConvertedCache
 from modules.model_registry.family import detect_prediction_type
 from modules.model_registry.safe_load import RawCheckpoint, open_checkpoint
@@ -81,19 +88,26 @@ def assemble(model: ConvertedModel, modules: Mapping[str, torch.nn.Module], pred
 
 
 def build_pipeline_from_converted(model: ConvertedModel, *, dtypes: Mapping[str, torch.dtype], cache_dir: Path,
-                                  yaml_text: str | None = None) -> tuple[object, str, str, ConvertedModel]:
-    """(pipeline on CPU, family, prediction_type, the prepared model) from a converted (lazy) model."""
+                                  yaml_text: str | None = None, mapped: bool = False):
+    """(pipeline on CPU, family, prediction_type, the prepared model, the modules) from a converted (lazy) model.
+
+    `mapped`: the tensors are already in `dtypes` in a file Easel owns; map them instead of reading them.
+    """
     modules, prepared = prepare(model)
-    fill(modules, prepared, dtypes)
+    if mapped and prepared.source is not None:
+        assign_mapped(modules, prepared)
+    else:
+        fill(modules, prepared, dtypes)
     prediction = detect_prediction_type(model.family, {}, yaml_text=yaml_text, hint=model.file_prediction)
-    return assemble(prepared, modules, prediction, Path(cache_dir)), model.family, prediction, prepared
+    pipe = assemble(prepared, modules, prediction, Path(cache_dir))
+    return pipe, model.family, prediction, prepared, modules
 
 
 def build_pipeline_from_state(raw: RawCheckpoint, *, dtype: torch.dtype, cache_dir: Path,
                               yaml_text: str | None = None,
                               dtypes: Mapping[str, torch.dtype] | None = None) -> tuple[object, str, str]:
     """(pipeline on CPU, family, prediction_type) from the (lazy or in-memory) tensors of an LDM single file."""
-    pipe, family, prediction, _ = build_pipeline_from_converted(
+    pipe, family, prediction, _, _ = build_pipeline_from_converted(
         convert_single_file(raw), dtypes=component_dtypes(dtype, dtypes), cache_dir=cache_dir, yaml_text=yaml_text)
     return pipe, family, prediction
 
@@ -101,26 +115,28 @@ def build_pipeline_from_state(raw: RawCheckpoint, *, dtype: torch.dtype, cache_d
 def _load_single_file(path: Path, dtypes: Mapping[str, torch.dtype], cache_dir: Path, yaml_text: str | None,
                       converted_cache: ConvertedCache | None) -> tuple[object, str, str, dict]:
     started = time.perf_counter()
-    cached = converted_cache.lookup(path) if converted_cache is not None else None
-    if cached is not None:
+    found = converted_cache.lookup(path, dtypes) if converted_cache is not None else None
+    if found is not None:
+        cached, exact = found
         try:
-            pipe, family, prediction, _ = build_pipeline_from_converted(cached, dtypes=dtypes, cache_dir=cache_dir,
-                                                                         yaml_text=yaml_text)
+            pipe, family, prediction, _, _ = build_pipeline_from_converted(
+                cached, dtypes=dtypes, cache_dir=cache_dir, yaml_text=yaml_text, mapped=exact)
         finally:
             if cached.source is not None:
                 cached.source.close()
-        return pipe, family, prediction, {"converted_cache": "hit", "read_seconds": time.perf_counter() - started}
+        return pipe, family, prediction, {"converted_cache": "hit", "mapped": exact,
+                                          "read_seconds": time.perf_counter() - started}
     raw = open_checkpoint(path)
     try:
-        pipe, family, prediction, prepared = build_pipeline_from_converted(
+        pipe, family, prediction, prepared, modules = build_pipeline_from_converted(
             convert_single_file(raw), dtypes=dtypes, cache_dir=cache_dir, yaml_text=yaml_text)
-        extra: dict = {"converted_cache": "off" if converted_cache is None else "miss",
-                       "read_seconds": time.perf_counter() - started}
-        if converted_cache is not None:
-            converted_cache.store(path, prepared)
     finally:
         if raw.source is not None:
             raw.source.close()
+    extra: dict = {"converted_cache": "off" if converted_cache is None else "miss",
+                   "read_seconds": time.perf_counter() - started}
+    if converted_cache is not None:
+        converted_cache.store(path, prepared, modules, dtypes)
     return pipe, family, prediction, extra
 
 

@@ -133,6 +133,30 @@ class SafetensorsFile:
             self._pread(window[:size], offset + pos)
             flat[pos // itemsize:(pos + size) // itemsize].copy_(staging[:size].view(src.dtype))
 
+    def mapped(self) -> dict[str, Tensor]:
+        """Every tensor in a private (copy-on-write) mapping of its own, populated from the page cache.
+
+        For files Easel wrote itself (the converted cache): the weights are the file's pages, so nothing is
+        allocated, zeroed or copied, and a write (a LoRA patch) copies only the page it touches. Each tensor
+        has its own storage, freed with it. Not for user files: changing a mapped file in place would change
+        the weights under a running model (Easel's cache files are only ever replaced, never rewritten).
+        """
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self._fd, 0, self._size, os.POSIX_FADV_WILLNEED)  # read ahead at full speed
+        out: dict[str, Tensor] = {}
+        for key, view in self.tensors.items():
+            offset = self.file_offset(view)
+            nbytes = view.numel() * view.element_size()
+            if offset is None or nbytes == 0:
+                out[key] = view.clone()
+                continue
+            start = offset - offset % mmap.ALLOCATIONGRANULARITY
+            region = mmap.mmap(self._fd, offset + nbytes - start, access=mmap.ACCESS_COPY, offset=start)
+            _populate(region)
+            raw = torch.frombuffer(region, dtype=torch.uint8)[offset - start:offset - start + nbytes]
+            out[key] = raw.view(view.dtype).view(view.shape)
+        return out
+
     def fileno(self) -> int:
         return self._fd
 
@@ -147,6 +171,16 @@ class SafetensorsFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+MADV_POPULATE_READ = 22  # Linux >= 5.14: fault the pages in for reading (no copy-on-write), in one call
+
+
+def _populate(region: mmap.mmap) -> None:
+    try:
+        region.madvise(MADV_POPULATE_READ)
+    except (OSError, ValueError):  # older kernel: the pages come in on first use instead
+        region.madvise(mmap.MADV_WILLNEED)
 
 
 def target_dtype(tensor: Tensor, dtype: torch.dtype) -> torch.dtype:

@@ -30,7 +30,7 @@ def _assert_weights(pipe, family: str, seed: int) -> None:
     for name, module in build_tiny_components(family, seed).items():
         got, want = getattr(pipe, name).state_dict(), module.state_dict()
         assert set(got) == set(want), name
-        assert all(torch.equal(got[k].to(want[k].dtype), want[k]) for k in want), name
+        assert all(torch.equal(got[k], want[k].to(got[k].dtype)) for k in want), name
 
 
 @pytest.fixture()
@@ -45,12 +45,28 @@ def test_second_load_reads_the_converted_entry(tmp_path, token_cache, cache, fam
     assert first.extra["converted_cache"] == "miss"
     assert len(cache.entries()) == 1
     second = _load(path, cache, token_cache)
-    assert second.extra["converted_cache"] == "hit"
+    assert second.extra["converted_cache"] == "hit" and second.extra["mapped"] is True
     assert (second.family, second.prediction_type) == (first.family, first.prediction_type)
     assert type(second.pipe) is type(first.pipe)
     _assert_weights(second.pipe, family, 5)
-    third = _load(path, cache, token_cache, dtype=torch.bfloat16)  # one entry serves every precision
-    assert third.extra["converted_cache"] == "hit" and third.pipe.unet.dtype == torch.bfloat16
+    third = _load(path, cache, token_cache, dtype=torch.bfloat16)  # other dtypes: cast once from the entry
+    assert third.extra["converted_cache"] == "hit" and third.extra["mapped"] is False
+    assert third.pipe.unet.dtype == torch.bfloat16 and len(cache.entries()) == 1
+    _assert_weights(third.pipe, family, 5)
+
+
+def test_writes_to_mapped_weights_never_reach_the_entry(tmp_path, token_cache, cache):
+    path = write_tiny_checkpoint(tmp_path / "m.safetensors", family="sd1", seed=6)
+    _load(path, cache, token_cache)
+    entry_bytes = cache.entries()[0].read_bytes()
+    mapped = _load(path, cache, token_cache)
+    assert mapped.extra["mapped"] is True
+    with torch.no_grad():  # what a LoRA patch or a VAE swap does
+        for module in (mapped.pipe.unet, mapped.pipe.vae, mapped.pipe.text_encoder):
+            for param in module.parameters():
+                param.add_(1.0)
+    assert cache.entries()[0].read_bytes() == entry_bytes
+    _assert_weights(_load(path, cache, token_cache).pipe, "sd1", 6)
 
 
 def test_a_ckpt_file_is_cached_too(tiny_files, token_cache, cache):
