@@ -4,7 +4,8 @@ For a full-size random-weight SD1.5 single file (fp16, 2.1 GB; and SDXL, 6.9 GB,
 measurement runs in a fresh process with the file's pages dropped from the OS page cache first
 (posix_fadvise DONTNEED, so it is read from the disk), alternating:
 
-- read:   `safetensors.torch.load_file(path)` and every tensor copied into process memory (the tensors in RAM);
+- read:   `safetensors.torch.load_file(path)` and every tensor copied into process memory (the tensors in RAM),
+          with one intra-op thread (two measured 2-4x slower on this busy 2-core machine);
 - easel:  `load_pipeline` of the same file into a complete pipeline on the CPU, float32 (the CPU default);
 - bf16:   the same with `--precision bf16`'s component dtypes (UNet bf16, VAE and text encoder per the flag);
 - cached: the same float32 load from the converted cache (--converted-cache-gb), its entry dropped from the
@@ -62,6 +63,8 @@ def worker(mode: str, path: Path, cache_dir: Path, precision: str) -> dict:
     torch.set_num_threads(THREADS)
     if mode == "read":
         from safetensors.torch import load_file
+
+        torch.set_num_threads(1)  # the copies are memory-bound: one thread measured fastest (and Easel's load uses one)
 
         before = _rss()
         started = time.perf_counter()

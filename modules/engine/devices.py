@@ -46,8 +46,14 @@ def choose_precision(cmd_opts: argparse.Namespace) -> Precision:
         unet = torch.float32
     else:
         unet = torch.float32
-    vae = torch.float32 if (device.type == "cpu" or cmd_opts.no_half or cmd_opts.no_half_vae) else unet
-    text = torch.float32 if device.type == "cpu" else unet
+    if device.type == "cpu":
+        # bf16 text encoder and VAE measured faster on this CPU too (docs/performance.md); fp16 is not used there
+        half = unet == torch.bfloat16
+        vae = unet if half and not (cmd_opts.no_half or cmd_opts.no_half_vae) else torch.float32
+        text = unet if half and not cmd_opts.no_half else torch.float32
+    else:
+        vae = torch.float32 if (cmd_opts.no_half or cmd_opts.no_half_vae) else unet
+        text = unet
     return Precision(device, unet, vae, text)
 
 
