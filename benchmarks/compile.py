@@ -47,6 +47,9 @@ def worker(mode: str, model_file: Path, size: int, repeats: int, precision: str)
     from modules.model_registry.loader import load_pipeline
 
     threads = configure_cpu_threads()
+    if os.environ.get("BENCH_THREADS"):
+        threads = int(os.environ["BENCH_THREADS"])
+        torch.set_num_threads(threads)
     prec = choose_precision(parse_args(["--use-cpu", "all"] + (["--precision", precision] if precision else [])))
     info = CheckpointInfo(filename=model_file, name=model_file.name, model_name=model_file.stem)
     pipe = load_pipeline(info, device=torch.device("cpu"), dtype=torch.float32, cache_dir=model_file.parent / "cache",
@@ -105,6 +108,7 @@ def main() -> None:
     parser.add_argument("--modes", default="default,max-autotune-no-cudagraphs")
     parser.add_argument("--precision", default="", choices=["", "bf16"])
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "easel-bench-load")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default: the physical cores)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -118,6 +122,8 @@ def main() -> None:
     for mode in args.modes.split(","):
         with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
             env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
+            if args.threads:
+                env["BENCH_THREADS"] = str(args.threads)
             cmd = [sys.executable, __file__, "--worker", mode, "--file", str(model_file), "--size", str(args.size),
                    "--repeats", str(args.repeats), "--precision", args.precision]
             started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Per-pipeline speed settings applied after each load: memory format, fused QKV, torch.compile.
 
-- channels_last for the UNet and the VAE where it measured faster (CUDA; CPU in bf16, see docs/performance.md);
+- channels_last where it measured faster (CPU: the bf16 VAE; CUDA: UNet and VAE, see docs/performance.md);
 - fused QKV projections (diffusers' `fuse_qkv_projections`, UNet) on CUDA with --compile; LoRA patches to the q/k/v
   weights are copied into the fused weight by `sync_fused_qkv` (lora.py calls it), so results stay exact;
 - torch.compile of the UNet and the VAE decoder with --compile, warmed up for --compile-warmup sizes.
@@ -39,11 +39,11 @@ class OptimizeSettings:
 
 
 def use_channels_last(precision: Precision, component: str) -> bool:
-    """channels_last where it measured faster: on CUDA always; on the CPU for bf16 convolutions."""
+    """channels_last where it measured faster (docs/performance.md): on the CPU only the bf16 VAE (the UNet and
+    float32 were slower); on CUDA both (the usual recommendation there, not measured on this project)."""
     if precision.device.type == "cuda":
         return True
-    dtype = precision.unet_dtype if component == "unet" else precision.vae_dtype
-    return precision.device.type == "cpu" and dtype == torch.bfloat16
+    return precision.device.type == "cpu" and component == "vae" and precision.vae_dtype == torch.bfloat16
 
 
 def fuse_qkv(pipe) -> int:
