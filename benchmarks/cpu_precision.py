@@ -5,9 +5,9 @@ UNet call at batch 2 (CFG) and one VAE decode, at --size (512 by default; 256 is
 variant runs once to warm up, then --repeats times, interleaved round by round so that load from other work on
 the machine spreads over all of them; prints medians and the speed-up over float32 contiguous, plus how far
 bf16 outputs are from fp32 ones (max abs difference; the weights are random, so this only shows the rounding).
-Threads: the physical cores, as Easel sets them. Not a test:
+Threads: the physical cores, as Easel sets them, or --threads. Not a test:
 
-    venv/bin/python benchmarks/cpu_precision.py [--size 512] [--repeats 2] [--dir DIR]
+    venv/bin/python benchmarks/cpu_precision.py [--size 512] [--repeats 2] [--threads N] [--dir DIR]
 """
 from __future__ import annotations
 
@@ -60,8 +60,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "easel-bench-load")
     parser.add_argument("--only", choices=["text_encoder", "unet", "vae"], action="append")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads (default: the physical cores; 1 is steadier on a shared machine)")
     args = parser.parse_args()
     threads = configure_cpu_threads()
+    if args.threads:
+        threads = args.threads
+        torch.set_num_threads(threads)
     from modules.model_registry.checkpoints import CheckpointInfo
     from modules.model_registry.loader import load_pipeline
 

@@ -6,6 +6,7 @@ measurement runs in a fresh process with the file's pages dropped from the OS pa
 
 - read:   `safetensors.torch.load_file(path)` and every tensor copied into process memory (the tensors in RAM),
           with one intra-op thread (two measured 2-4x slower on this busy 2-core machine);
+- previous: the loader before this one (eager read, diffusers' converters, `.to(float32)`), for comparison;
 - easel:  `load_pipeline` of the same file into a complete pipeline on the CPU, float32 (the CPU default);
 - bf16:   the same with `--precision bf16`'s component dtypes (UNet bf16, VAE and text encoder per the flag);
 - cached: the same float32 load from the converted cache (--converted-cache-gb), its entry dropped from the
@@ -74,6 +75,9 @@ def worker(mode: str, path: Path, cache_dir: Path, precision: str) -> dict:
         return {"seconds": seconds, "rss_before": before, "peak": _peak_rss(), "bytes": size}
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: F401  (imports off the clock)
 
+    if mode == "previous":
+        return previous_path(path)
+
     from modules.cmd_args import parse_args
     from modules.engine.devices import choose_precision
     from modules.model_registry.checkpoints import CheckpointInfo
@@ -94,6 +98,41 @@ def worker(mode: str, path: Path, cache_dir: Path, precision: str) -> dict:
             "converted_cache": loaded.extra.get("converted_cache")}
 
 
+def previous_path(path: Path) -> dict:
+    """The loader before the lazy one, minus tokenizer and pipeline assembly (so slightly flattered): every
+    tensor read by load_file, diffusers' converters, modules on the meta device, `.to(float32)` per tensor."""
+    import torch
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
+    from safetensors.torch import load_file
+
+    from modules.model_registry import components as comp
+    from modules.model_registry.converted import convert_single_file, prepare
+    from modules.model_registry.family import SD1_CLIP, SDXL_CLIP, SDXL_OPENCLIP
+    from modules.model_registry.safe_load import open_checkpoint
+
+    raw = open_checkpoint(path)  # configs only (the previous path inferred the same ones)
+    modules, prepared = prepare(convert_single_file(raw))
+    raw.source.close()
+    before = _rss()
+    started = time.perf_counter()
+    state = load_file(str(path))
+    converted = {"unet": convert_ldm_unet_checkpoint(state, prepared.configs["unet"]),
+                 "vae": convert_ldm_vae_checkpoint(comp.vae_subset(state), prepared.configs["vae"])}
+    if "text_encoder_2" in modules:
+        converted["text_encoder"] = comp.convert_clip(state, SDXL_CLIP)
+        converted["text_encoder_2"] = comp.convert_openclip(state, SDXL_OPENCLIP)
+    else:
+        converted["text_encoder"] = comp.convert_clip(state, SD1_CLIP)
+    for name, module in modules.items():
+        own = comp.text_encoder_keys(module, converted[name]) if name.startswith("text") else converted[name]
+        tensors = {k: (own[k].to(torch.float32) if own[k].is_floating_point() else own[k]).contiguous()
+                   for k in module.state_dict()}
+        comp.assign(module, tensors, name)
+    seconds = time.perf_counter() - started
+    size = sum(t.numel() * t.element_size() for m in modules.values() for t in m.state_dict().values())
+    return {"seconds": seconds, "rss_before": before, "peak": _peak_rss(), "bytes": size}
+
+
 def run_worker(mode: str, path: Path, cache_dir: Path, precision: str = "") -> dict:
     cmd = [sys.executable, __file__, "--worker", mode, "--file", str(path), "--cache-dir", str(cache_dir),
            "--precision", precision]
@@ -106,14 +145,15 @@ def bench(label: str, path: Path, cache_dir: Path, repeats: int, warm: bool) -> 
     run_worker("easel", path, cache_dir)  # tokenizer files into the cache dir, as in a running server
     run_worker("cached", path, cache_dir)  # writes the converted-cache entry (a miss)
     entry = next((cache_dir / "converted").glob("*.safetensors"))
-    cases = [("read", "", path), ("easel", "", path), ("bf16", "bf16", path), ("cached", "", entry)]
+    cases = [("read", "", path), ("previous", "", path), ("easel", "", path), ("bf16", "bf16", path),
+             ("cached", "", entry)]
     for temperature in (["cold", "warm"] if warm else ["cold"]):
         results: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
         for _ in range(repeats):
             for name, precision, dropped in cases:
                 if temperature == "cold":
                     drop_page_cache(dropped)
-                mode = "read" if name == "read" else ("cached" if name == "cached" else "easel")
+                mode = name if name in ("read", "previous", "cached") else "easel"
                 result = run_worker(mode, path, cache_dir, precision)
                 if name == "cached" and result["converted_cache"] != "hit":
                     raise SystemExit(f"converted cache not used: {result}")
@@ -141,7 +181,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sdxl", choices=["auto", "yes", "no"], default="auto")
     parser.add_argument("--warm", action="store_true", help="also measure with the page cache warm")
-    parser.add_argument("--worker", choices=["read", "easel", "cached"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["read", "previous", "easel", "cached"], help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="", help=argparse.SUPPRESS)
