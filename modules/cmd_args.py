@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device-id", type=str, default=None, help="CUDA device index")
     add("--disable-nan-check", action="store_true",
         help="do not check UNet/VAE outputs for NaNs (same as the disable_nan_check option)")
+    add("--compile", action="store_true",
+        help="torch.compile the UNet and the VAE decoder (inductor; CUDA graphs on GPUs), per input-shape bucket")
+    add("--compile-mode", choices=["auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        default="auto", help="torch.compile mode (auto: the measured choice per device, see docs/performance.md)")
+    add("--compile-warmup", type=_sizes, default="",
+        help='with --compile: sizes compiled right after each model load, e.g. "512x512,768x768"')
+    add("--compile-max-shapes", type=int, default=4,
+        help="with --compile: most input-shape buckets compiled per module; other shapes run uncompiled")
 
     # Limits
     add("--max-width", type=int, default=2048, help="largest accepted width/height in pixels")
@@ -136,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep recently used checkpoints in RAM (LRU) for fast switching")
     add("--min-ram-reserved", type=float, default=4.0,
         help="with --sd-dynamic-cache: evict cached checkpoints while free RAM would fall under this many GB")
+    add("--converted-cache-gb", type=float, default=0.0,
+        help="keep single-file checkpoints converted to diffusers layout in <data dir>/cache/converted, up to this "
+             "many GB (least recently used out), so a later load skips the conversion; 0 (default): off")
     return parser
 
 
@@ -147,6 +158,14 @@ def masked_flags(cmd_opts: argparse.Namespace) -> dict:
     """The flags as /sdapi/v1/cmd-flags shows them: every credential or key replaced by MASK when set."""
     return {name: (MASK if value not in (None, "", False) and is_secret_flag(name) else value)
             for name, value in vars(cmd_opts).items()}
+def _sizes(text: str) -> str:
+    from modules.engine.compile import parse_sizes
+
+    try:
+        parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -118,12 +118,14 @@ class Services:
 
 def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None, *, workers: int = 1) -> Services:
     """Everything, wired. `workers=0` builds a process that only enqueues (another process runs the tasks)."""
-    from modules.engine.devices import choose_precision
+    from modules.engine.devices import choose_precision, configure_cpu_threads
     from modules.engine.generator import Generator
     from modules.engine.model_manager import ModelManager
+    from modules.engine.optimize import OptimizeSettings, PipelineOptimizer
     from modules.generation.jobs import GenerationJobs
     from modules.generation.outputs import ResultWriter
     from modules.model_registry.checkpoints import CheckpointRegistry
+    from modules.model_registry.converted_cache import ConvertedCache
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.vae import VaeRegistry
     from modules.storage.factory import reference_reader, storage_from_url
@@ -143,13 +145,19 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     options.load()
     limits = Limits.from_cmd_opts(cmd_opts)
     precision = choose_precision(cmd_opts)
+    if precision.device.type == "cpu":
+        configure_cpu_threads()
     checkpoints = CheckpointRegistry(paths)
     checkpoints.refresh()
     vaes = VaeRegistry(paths)
     vaes.refresh()
     models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
-                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0))
+                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0),
+                          converted_cache=ConvertedCache.from_gb(paths.cache_dir,
+                                                                 getattr(cmd_opts, "converted_cache_gb", 0.0),
+                                                                 paths.hash_cache_file),
+                          optimizer=PipelineOptimizer(OptimizeSettings.from_cmd_opts(cmd_opts), precision))
     task_store = SqliteTaskStore(paths.tasks_db)
     queue = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
     queue.task_timeout = cmd_opts.task_timeout
