@@ -305,3 +305,12 @@ def resize_image(
                 res.paste(resized.resize((fill, height), box=(resized.width, 0, resized.width, height)),
                           box=(fill + src_w, 0))
     return res
+
+
+def flatten(image: Image.Image, background: str) -> Image.Image:
+    """A1111 `images.flatten`: transparency replaced by `background` (e.g. "#ffffff"); an RGB image."""
+    if image.mode == "RGBA":
+        base = Image.new("RGBA", image.size, background)
+        base.paste(image, mask=image)
+        image = base
+    return image.convert("RGB")

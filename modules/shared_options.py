@@ -62,6 +62,7 @@ def default_options() -> dict[str, OptionInfo]:
         "img2img_fix_steps": O(False, "With img2img, do exactly the amount of steps the slider specifies", "img2img"),
         "img2img_background_color": O("#ffffff", "With img2img, fill transparent parts of the input image with this color", "img2img"),
         "inpainting_mask_weight": O(1.0, "Inpainting conditioning mask strength", "sd", minimum=0.0, maximum=1.0),
+        "overlay_inpaint": O(True, "Overlay original for inpaint", "img2img"),
         "tiling": O(False, "Tiling", "sd"),
         "hires_fix_refiner_pass": O("second pass", "Hires fix: which pass to enable refiner for", "sd"),
         # Sampler parameters
