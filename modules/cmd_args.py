@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--vae-dir", type=str, default=None, help="extra folder scanned for VAE files")
     add("--lora-dir", type=str, default=None, help="extra folder scanned for LoRA files")
     add("--embeddings-dir", type=str, default=None, help="extra folder scanned for textual-inversion embeddings")
+    add("--hypernetwork-dir", type=str, default=None,
+        help="extra folder scanned for hypernetworks (*.pt), beside models/hypernetworks")
 
     # Upscaler and face-restoration weight folders (A1111 names); each adds a folder beside the models/<Kind> one
     for kind in ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "BSRGAN", "ScuNET", "GFPGAN", "CodeFormer"):

@@ -81,6 +81,15 @@ class DataPaths:
         return self.models_dir / "ControlNet"
 
     @property
+    def hypernetwork_dir(self) -> Path:
+        return self.models_dir / "hypernetworks"
+
+    def hypernetwork_dirs(self, flag: str | Path | None = None) -> tuple[Path, ...]:
+        """models/hypernetworks, then --hypernetwork-dir when given."""
+        extra = () if flag is None else (Path(flag).expanduser().resolve(),)
+        return (self.hypernetwork_dir, *extra)
+
+    @property
     def esrgan_dir(self) -> Path:
         return self.models_dir / "ESRGAN"
 
@@ -136,6 +145,7 @@ class DataPaths:
         for d in (
             *self.ckpt_dirs[:1], *self.vae_dirs[:1], *self.lora_dirs[:1], *self.embeddings_dirs[:1],
             self.controlnet_dir, self.esrgan_dir, self.beautifulprompt_dir, self.outputs_dir, self.cache_dir,
+            self.hypernetwork_dir,
         ):
             d.mkdir(parents=True, exist_ok=True)
         self.private_dir.mkdir(mode=0o700, exist_ok=True)

@@ -166,7 +166,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                        ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
-    networks = _build_networks(paths, options)
+    networks = _build_networks(paths, options, getattr(cmd_opts, "hypernetwork_dir", None))
     generator.networks = networks
     sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
     generator.face_restorers = face_restorers
@@ -238,14 +238,20 @@ def _build_sr_models(paths: DataPaths, cmd_opts: argparse.Namespace, options: Op
     return sr_upscalers, restorers
 
 
-def _build_networks(paths: DataPaths, options: Options) -> ExtraNetworks:
-    """LoRA and embedding registries (scanned once now; refresh routes rescan) and the per-batch hook."""
+def _build_networks(paths: DataPaths, options: Options, hypernetwork_dir: str | None = None) -> ExtraNetworks:
+    """LoRA, embedding and hypernetwork registries (scanned once now; refresh routes rescan) and the per-batch
+    hook. The sd_hypernetwork option chooses among the hypernetworks found."""
     from modules.engine.embedding_registry import EmbeddingRegistry
     from modules.engine.networks import ExtraNetworks
+    from modules.model_registry.hypernetworks import NONE, HypernetworkRegistry
     from modules.model_registry.loras import LoraRegistry
 
     loras = LoraRegistry(paths.lora_dirs)
     loras.refresh()
     embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file)
     embeddings.refresh()
-    return ExtraNetworks(loras, embeddings, options)
+    hypernetworks = HypernetworkRegistry(paths.hypernetwork_dirs(hypernetwork_dir))
+    hypernetworks.refresh()
+    if "sd_hypernetwork" in options.table:
+        options.table["sd_hypernetwork"].choices = lambda: [NONE, *hypernetworks.names()]
+    return ExtraNetworks(loras, embeddings, options, hypernetworks=hypernetworks)
