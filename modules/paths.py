@@ -31,6 +31,8 @@ class DataPaths:
     lora_dirs: tuple[Path, ...] = ()
     embeddings_dirs: tuple[Path, ...] = ()
     extra: dict = field(default_factory=dict)
+    models_root: Path | None = None  # --models-dir (A1111); default <data dir>/models
+    styles_path: Path | None = None  # --styles-file (A1111); default <data dir>/styles.csv
 
     @classmethod
     def from_data_dir(
@@ -40,9 +42,12 @@ class DataPaths:
         vae_dir: str | Path | None = None,
         lora_dir: str | Path | None = None,
         embeddings_dir: str | Path | None = None,
+        *,
+        models_dir: str | Path | None = None,
+        styles_file: str | Path | None = None,
     ) -> DataPaths:
         root = Path(data_dir).expanduser().resolve()
-        models = root / "models"
+        models = Path(models_dir).expanduser().resolve() if models_dir else root / "models"
 
         def dirs(default: Path, flag: str | Path | None) -> tuple[Path, ...]:
             return (default,) if flag is None else (default, Path(flag).expanduser().resolve())
@@ -53,11 +58,13 @@ class DataPaths:
             vae_dirs=dirs(models / "VAE", vae_dir),
             lora_dirs=dirs(models / "Lora", lora_dir),
             embeddings_dirs=dirs(root / "embeddings", embeddings_dir),
+            models_root=models if models_dir else None,
+            styles_path=Path(styles_file).expanduser().resolve() if styles_file else None,
         )
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_root or self.data_dir / "models"
 
     @property
     def ckpt_dir(self) -> Path:
@@ -111,7 +118,7 @@ class DataPaths:
 
     @property
     def styles_file(self) -> Path:
-        return self.data_dir / "styles.csv"
+        return self.styles_path or self.data_dir / "styles.csv"
 
     @property
     def tasks_db(self) -> Path:

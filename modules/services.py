@@ -10,6 +10,7 @@ import argparse
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modules.errors import EaselError, ModelNotFoundError
@@ -83,7 +84,8 @@ class Services:
         for worker in self.workers:
             worker.start()
         self.retention.start()
-        threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
+        if not getattr(self.cmd_opts, "skip_load_model_at_start", False):  # A1111's flag: load on first use
+            threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
 
     def stop(self) -> None:
         from modules import shared
@@ -137,15 +139,18 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
 
     set_offline_env()
     paths = DataPaths.from_data_dir(cmd_opts.data_dir, cmd_opts.ckpt_dir, cmd_opts.vae_dir,
-                                    cmd_opts.lora_dir, cmd_opts.embeddings_dir)
+                                    cmd_opts.lora_dir, cmd_opts.embeddings_dir,
+                                    models_dir=getattr(cmd_opts, "models_dir", None),
+                                    styles_file=(getattr(cmd_opts, "styles_file", None) or [None])[0])
+    hashing = not getattr(cmd_opts, "no_hashing", False)  # --no-hashing: no sha256 of any model file
     paths.ensure()
     options = Options(default_options(), path=paths.config_file, pinned=pinned_from_flags(cmd_opts))
     options.load()
     limits = Limits.from_cmd_opts(cmd_opts)
     precision = choose_precision(cmd_opts)
-    checkpoints = CheckpointRegistry(paths)
+    checkpoints = CheckpointRegistry(paths, hash_on_scan=hashing)
     checkpoints.refresh()
-    vaes = VaeRegistry(paths)
+    vaes = VaeRegistry(paths, hashing=hashing)
     vaes.refresh()
     models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
@@ -166,7 +171,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                        ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
-    networks = _build_networks(paths, options, getattr(cmd_opts, "hypernetwork_dir", None))
+    networks = _build_networks(paths, options, cmd_opts, hashing)
     generator.networks = networks
     sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
     generator.face_restorers = face_restorers
@@ -238,19 +243,22 @@ def _build_sr_models(paths: DataPaths, cmd_opts: argparse.Namespace, options: Op
     return sr_upscalers, restorers
 
 
-def _build_networks(paths: DataPaths, options: Options, hypernetwork_dir: str | None = None) -> ExtraNetworks:
-    """LoRA, embedding and hypernetwork registries (scanned once now; refresh routes rescan) and the per-batch
-    hook. The sd_hypernetwork option chooses among the hypernetworks found."""
+def _build_networks(paths: DataPaths, options: Options, cmd_opts: argparse.Namespace,
+                    hashing: bool = True) -> ExtraNetworks:
+    """LoRA (also --lyco-dir-backcompat), embedding and hypernetwork (also --hypernetwork-dir) registries, scanned
+    once now (refresh routes rescan), and the per-batch hook. The sd_hypernetwork option chooses among the
+    hypernetworks found."""
     from modules.engine.embedding_registry import EmbeddingRegistry
     from modules.engine.networks import ExtraNetworks
     from modules.model_registry.hypernetworks import NONE, HypernetworkRegistry
     from modules.model_registry.loras import LoraRegistry
 
-    loras = LoraRegistry(paths.lora_dirs)
+    lyco = getattr(cmd_opts, "lyco_dir_backcompat", None)
+    loras = LoraRegistry([*paths.lora_dirs, *([Path(lyco).expanduser().resolve()] if lyco else [])], hashing=hashing)
     loras.refresh()
-    embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file)
+    embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file, hashing=hashing)
     embeddings.refresh()
-    hypernetworks = HypernetworkRegistry(paths.hypernetwork_dirs(hypernetwork_dir))
+    hypernetworks = HypernetworkRegistry(paths.hypernetwork_dirs(getattr(cmd_opts, "hypernetwork_dir", None)))
     hypernetworks.refresh()
     if "sd_hypernetwork" in options.table:
         options.table["sd_hypernetwork"].choices = lambda: [NONE, *hypernetworks.names()]

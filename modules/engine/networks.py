@@ -103,7 +103,7 @@ class ExtraNetworks:
 
     def record_ti_hashes(self, p: object, lookup: EmbeddingTokens | None) -> None:
         """Infotext "TI hashes": `name: sha256[:12]` for every embedding the prompts used."""
-        if lookup is None or not lookup.used:
+        if lookup is None or not lookup.used or not self.embeddings.hashing:
             return
         if not _option(self.options, "textual_inversion_add_hashes_to_infotext", True):
             return

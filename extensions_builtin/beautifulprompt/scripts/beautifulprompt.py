@@ -24,10 +24,10 @@ OPTION_DEFAULT_MODEL = "beautifulprompt_default_model"
 
 
 def models_dir() -> Path | None:
-    """`<data>/models/BeautifulPrompt`, or None before the server has bound `shared`."""
-    if shared.data_path is None:
+    """`<models>/BeautifulPrompt` (`<data>/models` unless --models-dir), or None before `shared` is bound."""
+    if shared.models_path is None:
         return None
-    return Path(shared.data_path) / "models" / "BeautifulPrompt"
+    return Path(shared.models_path) / "BeautifulPrompt"
 
 
 def default_model() -> str | None:
