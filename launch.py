@@ -64,9 +64,8 @@ def assemble(cmd_opts, extensions, *, webui: bool | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from modules.cmd_args import parse_args_with_extensions
-
     from modules import a1111_flags
+    from modules.cmd_args import parse_args_with_extensions
 
     cmd_opts, extensions = parse_args_with_extensions(argv, ROOT)
     level = (cmd_opts.loglevel or "INFO").upper()  # A1111's --loglevel
