@@ -66,8 +66,9 @@ def _prepare_mask(p, options: Any, upscaler: str | None) -> _Mask:
         extra["Mask blur"] = p.mask_blur_x if p.mask_blur_x == p.mask_blur_y else None
     if p.inpaint_full_res:
         region = masking.crop_region(mask, p.inpaint_full_res_padding)
-        if region is None:
+        if region is None:  # A1111 prepares once per request: later batches must not see the mask either
             p.inpaint_full_res = False
+            p.mask = None
             p.comments['Unable to perform "Inpaint Only mask" because mask is blank, switch to img2img mode.'] = 1
             return _Mask(None, None, None)
         region = masking.expand_crop_region(region, p.width, p.height, mask.width, mask.height)
