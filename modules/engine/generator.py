@@ -18,6 +18,7 @@ from modules.engine.kdiffusion.denoiser import alphas_cumprod_from_config
 from modules.engine.nan_check import check_for_nans
 from modules.engine.noise import ImageRNG, RandomSource
 from modules.engine.sampling import DenoiseInputs, MaskBlend, StepControl, denoise
+from modules.engine.soft_inpainting import SoftInpainting, blend_step
 from modules.engine.tiling import tiled
 from modules.processing import GenerationRequest, GenerationResult
 
@@ -163,11 +164,13 @@ class Generator:
         mask = None
         prepared = None
         image_cond = None
+        soft = SoftInpainting.of(p) if p.is_img2img else None
         if p.is_img2img:
             prepared = img2img.prepare(p, pipe, self.options, len(p.seeds), self.random_source())
             image_cond = prepared.image_conditioning
             if prepared.latent_keep is not None:
-                mask = MaskBlend(prepared.init_latents, None, prepared.latent_keep)
+                mask = MaskBlend(prepared.init_latents, None, prepared.latent_keep,
+                                 blend=blend_step(soft) if soft is not None else None)
         elif inpaint_cond.is_inpainting(pipe.unet):
             p.is_using_inpainting_conditioning = True
             image_cond = inpaint_cond.txt2img_conditioning(pipe, len(p.seeds), p.width, p.height)
@@ -180,6 +183,8 @@ class Generator:
             noise_multiplier=self._noise_multiplier(p), image_cond=image_cond)
         latents = denoise(inputs, control)
         check_for_nans(latents, "unet", self._nan_check_off())
+        if soft is not None and mask is not None:  # the composite follows how much each part changed
+            img2img.soft_composite(p, self.options, prepared, latents, soft)
         if hr is not None and not control.stop_requested():
             latents = hires.second_pass(self, p, model, hr, builder, latents, control)
         decoded = self.decode(pipe, latents)

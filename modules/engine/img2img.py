@@ -179,3 +179,21 @@ def apply_overlay(image: Image.Image, prepared: PreparedInit, index: int) -> Ima
     image = image.convert("RGBA")
     image.alpha_composite(overlay)
     return image.convert("RGB")
+
+
+def soft_composite(p, options: Any, prepared: PreparedInit, latents: torch.Tensor, settings) -> None:
+    """Soft inpainting's composite (A1111 `post_sample`): the overlays are rebuilt from the whole originals, each
+    masked by how much the result differs from the original latents."""
+    from modules.engine.soft_inpainting import adaptive_overlays
+
+    upscaler = _upscaler(options)
+    background = str(options.get("img2img_background_color")) if options is not None else "#ffffff"
+    originals = []
+    for i in range(latents.shape[0]):
+        image = image_utils.flatten(p.init_images[i % len(p.init_images)], background)
+        if prepared.paste_to is None:
+            mode = 0 if p.resize_mode == LATENT_RESIZE_MODE else p.resize_mode
+            image = image_utils.resize_image(mode, image, p.width, p.height, upscaler_name=upscaler)
+        originals.append(image.convert("RGBA"))
+    prepared.overlays = adaptive_overlays(settings, 1 - prepared.latent_keep, prepared.init_latents, latents,
+                                          originals, p.width, p.height, prepared.paste_to)

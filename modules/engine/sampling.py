@@ -157,7 +157,7 @@ def denoise(inp: DenoiseInputs, control: StepControl) -> torch.Tensor:
             latents, cfg = _run_timesteps(inp, runner, noise, control, device)
         else:
             latents, cfg = _run_k(inp, runner, noise, control, device)
-    if inp.mask is not None:
+    if inp.mask is not None and inp.mask.blend is None:  # soft inpainting keeps the sampler's result
         keep = inp.mask.keep
         latents = latents * (1 - keep) + inp.mask.init_latents * keep
     return latents

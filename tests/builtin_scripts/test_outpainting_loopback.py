@@ -1,6 +1,8 @@
 """Outpainting mk2, Poor man's outpainting and Loopback through the real app, with A1111's script_args."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -107,3 +109,19 @@ def test_matched_noise_keeps_the_picture_and_fills_the_mask(color_variation):
     assert np.array_equal(out[:, :40], image[:, :40])
     assert abs(out[:, 40:].mean() - image[:, :40].mean()) < 0.1  # its colours follow the visible picture's
     assert np.array_equal(out, matched_noise(image, mask, 1.0, color_variation))  # fixed seed: repeatable
+
+
+def test_soft_inpainting_always_on_script(api):
+    from PIL import ImageDraw
+
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).ellipse((16, 16, 48, 48), fill=255)
+    body = {"init_images": [png_b64(init_image())], "mask": png_b64(mask), "prompt": "a cat", "steps": 3,
+            "width": 64, "height": 64, "seed": 5, "denoising_strength": 0.8, "mask_blur": 8}
+    hard = api.post("/sdapi/v1/img2img", json=body).json()
+    soft = api.post("/sdapi/v1/img2img", json={
+        **body, "alwayson_scripts": {"Soft Inpainting": {"args": [True, 1, 0.5, 4, 0, 0.5, 2]}}}).json()
+    text = json.loads(soft["info"])["infotexts"][0]
+    assert "Soft inpainting enabled: True" in text and "Soft inpainting preservation strength: 0.5" in text
+    assert "Soft inpainting" not in json.loads(hard["info"])["infotexts"][0]
+    assert soft["images"][0] != hard["images"][0]

@@ -268,3 +268,52 @@ def test_inpainting_checkpoint_hires_fix(sd1_inpaint):
     images, result = sd1_inpaint.run(width=16, height=16, enable_hr=True, hr_scale=2.0, denoising_strength=0.6)
     assert images[0].shape == (32, 32, 3)
     assert "Conditional mask weight" in result.infotexts[0]
+
+
+# -- soft inpainting ------------------------------------------------------------------------------------------------
+def test_latent_blend_ends_and_magnitude():
+    from modules.engine.soft_inpainting import SoftInpainting, latent_blend
+
+    settings = SoftInpainting()
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(1, 4, 3, 3, generator=gen), torch.randn(1, 4, 3, 3, generator=gen) * 3
+    zero, one = torch.zeros(1, 1, 3, 3), torch.ones(1, 1, 3, 3)
+    assert torch.allclose(latent_blend(settings, a, b, zero), a, atol=1e-4)
+    assert torch.allclose(latent_blend(settings, a, b, one), b, atol=1e-4)
+    half = latent_blend(settings, a, b, one / 2)
+    linear = (a + b) / 2  # the magnitude is pulled towards the larger vector's, above the linear mix's
+    assert (half.norm(dim=1) >= linear.norm(dim=1) - 1e-5).all()
+
+
+def test_weighted_histogram_filter_is_a_weighted_percentile_mean():
+    from modules.engine.soft_inpainting import gaussian_kernel, weighted_histogram_filter
+
+    kernel = gaussian_kernel(1.5, 2)
+    assert kernel.shape == (5, 5) and kernel[2, 2] == pytest.approx(1.0) and kernel.min() >= 0
+    flat = np.full((6, 7), 3.0)
+    assert np.allclose(weighted_histogram_filter(flat, kernel, 0.25, 0.75), 3.0)
+    spike = np.zeros((7, 7))
+    spike[3, 3] = 10.0
+    top = weighted_histogram_filter(spike, kernel, 0.9, 1.0)  # a near-maximum filter spreads the spike
+    assert top[3, 3] == pytest.approx(10.0) and top[3, 4] > 0 and top[0, 0] == 0
+    assert weighted_histogram_filter(spike, kernel, 0.25, 0.75)[3, 3] == 0  # a median removes it
+
+
+
+
+def test_soft_inpainting_blends_softly(sd1):
+    from modules.engine.soft_inpainting import SoftInpainting
+
+    hard, _ = run(sd1, mask=box_mask(), inpaint_full_res=False, mask_blur_x=8, mask_blur_y=8)
+    fields = dict(mask=box_mask(), inpaint_full_res=False, mask_blur_x=8, mask_blur_y=8, mask_round=False)
+    soft, _ = run(sd1, **fields, soft_inpainting={"mask_blend_scale": 0.5})
+    keeping, _ = run(sd1, **fields, soft_inpainting={"mask_blend_scale": 8.0, "composite_difference_threshold": 8.0})
+    assert SoftInpainting.of(GenerationRequest(soft_inpainting={"mask_blend_scale": 2})).mask_blend_scale == 2.0
+    assert SoftInpainting.of(GenerationRequest()) is None
+    assert soft.shape == hard.shape and not np.array_equal(soft, hard)
+    resized = np.asarray(image_utils.resize_image(0, picture(), 32, 32, upscaler_name=None), dtype=np.float32)
+
+    def change(image):
+        return np.abs(image.astype(np.float32) - resized).mean()
+
+    assert change(keeping) < change(soft)  # more preservation keeps more of the original

@@ -43,11 +43,14 @@ class StepConds:
 
 @dataclass
 class MaskBlend:
-    """Inpainting: keep the original latents where `keep` is 1 (A1111's p.mask; p.nmask = 1 - keep)."""
+    """Inpainting: keep the original latents where `keep` is 1 (A1111's p.mask; p.nmask = 1 - keep). `blend`
+    replaces the linear mix when set (soft inpainting): (current, original, nmask, sigma) -> latents, and then
+    the final blend after sampling is left out, as A1111's `on_mask_blend` does."""
 
     init_latents: torch.Tensor
     noise: torch.Tensor | None  # unused by A1111's blend; kept for callers that have it
     keep: torch.Tensor  # (B, 1, h, w)
+    blend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 def stack_conds(conds: list[Cond]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -118,17 +121,19 @@ class CFGDenoiser:
         self.last_latent: torch.Tensor | None = None
         self.last_noise_uncond: torch.Tensor | None = None
 
-    def _blend(self, latent: torch.Tensor) -> torch.Tensor:
+    def _blend(self, latent: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         keep = self.mask.keep
+        if self.mask.blend is not None:
+            return self.mask.blend(latent, self.mask.init_latents, 1 - keep, sigma)
         return latent * (1 - keep) + self.mask.init_latents * keep
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if self.control.stop_requested():
             raise SamplingInterrupted
         sc = self.conds_at(self.step)
-        if self.timesteps and self.mask is not None:
-            x = self._blend(x)
         sigma = torch.as_tensor(sigma, device=x.device).reshape(-1)
+        if self.timesteps and self.mask is not None:
+            x = self._blend(x, sigma)
         out_cond, out_uncond = [], []
         for i, parts in enumerate(sc.conds):
             concat = self.image_cond[i:i + 1] if self.image_cond is not None else None
@@ -143,7 +148,7 @@ class CFGDenoiser:
                 guided[i] += (out_cond[i][k] - out_uncond_t[i]) * (weight * scale)
         self.last_noise_uncond = out_uncond_t
         if not self.timesteps and self.mask is not None:
-            guided = self._blend(guided)
+            guided = self._blend(guided, sigma)
         self.last_latent = self._pred_x0(x, guided, sigma)
         self.step += 1
         return guided
