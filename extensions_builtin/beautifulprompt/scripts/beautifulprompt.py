@@ -25,9 +25,11 @@ OPTION_DEFAULT_MODEL = "beautifulprompt_default_model"
 
 def models_dir() -> Path | None:
     """`<models>/BeautifulPrompt` (`<data>/models` unless --models-dir), or None before `shared` is bound."""
-    if shared.models_path is None:
+    if shared.models_path is not None:
+        return Path(shared.models_path) / "BeautifulPrompt"
+    if shared.data_path is None:
         return None
-    return Path(shared.models_path) / "BeautifulPrompt"
+    return Path(shared.data_path) / "models" / "BeautifulPrompt"
 
 
 def default_model() -> str | None:
