@@ -230,7 +230,7 @@ class Generator:
             z = latents[i:i + 1].to(vae.dtype) / scaling + shift
             x = vae.decode(z).sample.float()
             check_for_nans(x, "vae", self._nan_check_off())
-            x = torch.nan_to_num(x)  # with the check off, NaNs decode as black rather than undefined bytes
+            x = torch.nan_to_num(x)  # with the check off, NaNs decode as mid-grey rather than undefined bytes
             x = torch.clamp((x[0] + 1.0) / 2.0, min=0.0, max=1.0)
             # A1111 truncates (astype(np.uint8)) rather than rounds
             x = (255.0 * np.moveaxis(x.cpu().numpy(), 0, 2)).astype(np.uint8)
