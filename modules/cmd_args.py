@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 
+from modules import a1111_flags
 from modules.generation.limits import add_flags as add_limit_flags
 
 # Flags whose values are credentials or keys: /sdapi/v1/cmd-flags shows them masked (extensions' flags too,
 # when their names say so).
-SECRET_FLAG_WORDS = ("auth", "token", "secret", "password", "passwd", "credential")
+SECRET_FLAG_WORDS = ("auth", "token", "secret", "password", "passwd", "credential", "ngrok")
 MASK = "********"
 
 
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--vae-dir", type=str, default=None, help="extra folder scanned for VAE files")
     add("--lora-dir", type=str, default=None, help="extra folder scanned for LoRA files")
     add("--embeddings-dir", type=str, default=None, help="extra folder scanned for textual-inversion embeddings")
+    add("--hypernetwork-dir", type=str, default=None,
+        help="extra folder scanned for hypernetworks (*.pt), beside models/hypernetworks")
 
     # Upscaler and face-restoration weight folders (A1111 names); each adds a folder beside the models/<Kind> one
     for kind in ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "BSRGAN", "ScuNET", "GFPGAN", "CodeFormer"):
@@ -169,8 +172,11 @@ def _sizes(text: str) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse flags; an unknown flag is an error (argparse exits with status 2 and names it)."""
-    return build_parser().parse_args(argv)
+    """Parse flags (Easel's and the accepted A1111 ones); an unknown flag is an error (argparse exits with
+    status 2 and names it)."""
+    parser = build_parser()
+    a1111_flags.add_flags(parser)
+    return a1111_flags.finish(parser.parse_args(argv))
 
 
 def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.Namespace, list]:
@@ -178,14 +184,22 @@ def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.N
 
     The data dir is read first (parse_known_args) so that `disabled_extensions` in its config.json applies.
     """
+    parser, extensions = full_parser(argv, root)
+    return a1111_flags.finish(parser.parse_args(argv)), extensions
+
+
+def full_parser(argv: list[str] | None, root) -> tuple[argparse.ArgumentParser, list]:
+    """Easel's flags, the enabled extensions' (their preload.py) and the accepted A1111 ones, in that order."""
     import json
     from pathlib import Path
 
     from modules.extensions import list_extensions, run_preloads
 
     parser = build_parser()
-    pre = argparse.ArgumentParser(add_help=False)  # only --data-dir, so --help lists the extensions' flags too
+    pre = argparse.ArgumentParser(add_help=False)  # only these, so --help lists the extensions' flags too
     pre.add_argument("--data-dir", default=parser.get_default("data_dir"))
+    pre.add_argument("--disable-all-extensions", action="store_true")
+    pre.add_argument("--disable-extra-extensions", action="store_true")
     known, _ = pre.parse_known_args(argv)
     config = Path(known.data_dir) / "config.json"
     disabled: list[str] = []
@@ -195,5 +209,9 @@ def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.N
         except (json.JSONDecodeError, AttributeError):
             disabled = []
     extensions = list_extensions(Path(root), disabled)
+    for ext in extensions:  # A1111's --disable-all-extensions / --disable-extra-extensions
+        if known.disable_all_extensions or (known.disable_extra_extensions and not ext.is_builtin):
+            ext.enabled = False
     run_preloads(extensions, parser)
-    return parser.parse_args(argv), extensions
+    a1111_flags.add_flags(parser)  # after the extensions' flags: an extension's own definition wins
+    return parser, extensions

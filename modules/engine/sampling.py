@@ -66,6 +66,7 @@ class DenoiseInputs:
     noise_multiplier: float = 1.0
     noise: torch.Tensor | None = None  # the initial noise when already drawn (hires: scripts see it first)
     mask: MaskBlend | None = None
+    image_cond: torch.Tensor | None = None  # (B, 5, h, w): inpainting checkpoints' mask + masked-image latents
     eta: float | None = None
     sigma_params: dict[str, float | None] = field(default_factory=dict)  # request s_churn/s_tmin/s_tmax/s_noise
     params: dict[str, Any] = field(default_factory=dict)
@@ -156,7 +157,7 @@ def denoise(inp: DenoiseInputs, control: StepControl) -> torch.Tensor:
             latents, cfg = _run_timesteps(inp, runner, noise, control, device)
         else:
             latents, cfg = _run_k(inp, runner, noise, control, device)
-    if inp.mask is not None:
+    if inp.mask is not None and inp.mask.blend is None:  # soft inpainting keeps the sampler's result
         keep = inp.mask.keep
         latents = latents * (1 - keep) + inp.mask.init_latents * keep
     return latents
@@ -207,7 +208,7 @@ def _run_k(inp: DenoiseInputs, runner: UNetRunner, noise: torch.Tensor, control:
         if inp.sampler.uses_sigma_range:
             kwargs.update(sigma_min=run[-2], sigma_max=run[0], n=len(run) - 1)
     fn = _K_FUNCTIONS[inp.sampler.function]
-    cfg = CFGDenoiser(denoiser, inp.conds_at, inp.cfg_scale, control, mask=inp.mask)
+    cfg = CFGDenoiser(denoiser, inp.conds_at, inp.cfg_scale, control, mask=inp.mask, image_cond=inp.image_cond)
     steps_shown = inp.steps if inp.sampler.uses_sigma_range and inp.init_latents is None else len(run) - 1
     ctx = _context(inp, cfg, max(steps_shown, 1), control, device)
     if inp.sampler.brownian_noise and not inp.options.get("no_dpmpp_sde_batch_determinism"):
@@ -240,7 +241,8 @@ def _run_timesteps(inp: DenoiseInputs, runner: UNetRunner, noise: torch.Tensor, 
     eta = _eta(inp)
     multiplier = 1 / 12.5 if inp.sampler.function == "ddim_cfgpp" else 1.0
     cfg = CFGDenoiser(TimestepsModel(runner, alphas, inp.prediction_type), inp.conds_at, inp.cfg_scale, control,
-                      timesteps=True, mask=inp.mask, alphas_cumprod=alphas, cond_scale_multiplier=multiplier)
+                      timesteps=True, mask=inp.mask, alphas_cumprod=alphas, cond_scale_multiplier=multiplier,
+                      image_cond=inp.image_cond)
     if inp.sampler.function == "unipc":
         fn: Callable = unipc.unipc
         kwargs.update(is_img2img=inp.init_latents is not None, variant=opts.get("uni_pc_variant"),

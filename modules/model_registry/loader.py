@@ -141,14 +141,14 @@ def _load_single_file(path: Path, dtypes: Mapping[str, torch.dtype], cache_dir: 
 
 
 def _load_diffusers_dir(path: Path, dtype: torch.dtype) -> tuple[object, str, str]:
-    from diffusers import DiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers import DiffusionPipeline
 
     index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
     kwargs: dict = {"local_files_only": True, "dtype": dtype}
     if "safety_checker" in index:
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe = DiffusionPipeline.from_pretrained(str(path), **kwargs)
-    if isinstance(pipe, StableDiffusionXLPipeline):
+    if getattr(pipe, "text_encoder_2", None) is not None:  # SDXL, its inpainting and img2img pipelines too
         family = "sdxl"
     else:
         family = "sd2" if pipe.unet.config.cross_attention_dim == 1024 else "sd1"

@@ -8,7 +8,8 @@ through `[a:b:0.5]` on a schedule of twice the steps, like A1111). Cond and unco
 token lengths match, otherwise in two (A1111's default, no padding). Guidance combines the model outputs:
 `uncond + sum(weight * scale * (cond - uncond))`; on denoised latents for the k-diffusion samplers, on eps for the
 timestep samplers. Inpainting blends with the original latents after each call (k-diffusion) or before it
-(timestep samplers), as A1111.
+(timestep samplers), as A1111. Inpainting checkpoints get their image conditioning (mask + masked-image latents)
+concatenated to the scaled latents inside the UNet call, the same for cond and uncond (A1111's `c_concat`).
 """
 from __future__ import annotations
 
@@ -42,11 +43,14 @@ class StepConds:
 
 @dataclass
 class MaskBlend:
-    """Inpainting: keep the original latents where `keep` is 1 (A1111's p.mask; p.nmask = 1 - keep)."""
+    """Inpainting: keep the original latents where `keep` is 1 (A1111's p.mask; p.nmask = 1 - keep). `blend`
+    replaces the linear mix when set (soft inpainting): (current, original, nmask, sigma) -> latents, and then
+    the final blend after sampling is left out, as A1111's `on_mask_blend` does."""
 
     init_latents: torch.Tensor
     noise: torch.Tensor | None  # unused by A1111's blend; kept for callers that have it
     keep: torch.Tensor  # (B, 1, h, w)
+    blend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 def stack_conds(conds: list[Cond]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -67,9 +71,11 @@ class UNetRunner:
         self.dtype = next(unet.parameters()).dtype
         self.time_ids = time_ids
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor | None]
-                 ) -> torch.Tensor:
-        hidden, pooled = cond
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: tuple) -> torch.Tensor:
+        """`cond` = (hidden, pooled[, concat]); concat (B, 5, h, w) joins x's channels for 9-channel UNets."""
+        hidden, pooled = cond[0], cond[1]
+        if len(cond) > 2 and cond[2] is not None:
+            x = torch.cat([x, cond[2].to(x.device, x.dtype)], dim=1)
         extra = {}
         if pooled is not None:
             ids = self.time_ids.to(x.device).unsqueeze(0).repeat(x.shape[0], 1)
@@ -100,8 +106,10 @@ class CFGDenoiser:
 
     def __init__(self, inner: Callable, conds_at: Callable[[int], StepConds], cfg_scale: float,
                  control: StepControl, *, timesteps: bool = False, mask: MaskBlend | None = None,
-                 alphas_cumprod: torch.Tensor | None = None, cond_scale_multiplier: float = 1.0):
+                 alphas_cumprod: torch.Tensor | None = None, cond_scale_multiplier: float = 1.0,
+                 image_cond: torch.Tensor | None = None):
         self.inner = inner
+        self.image_cond = image_cond
         self.conds_at = conds_at
         self.cfg_scale = cfg_scale
         self.control = control
@@ -113,20 +121,23 @@ class CFGDenoiser:
         self.last_latent: torch.Tensor | None = None
         self.last_noise_uncond: torch.Tensor | None = None
 
-    def _blend(self, latent: torch.Tensor) -> torch.Tensor:
+    def _blend(self, latent: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         keep = self.mask.keep
+        if self.mask.blend is not None:
+            return self.mask.blend(latent, self.mask.init_latents, 1 - keep, sigma)
         return latent * (1 - keep) + self.mask.init_latents * keep
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if self.control.stop_requested():
             raise SamplingInterrupted
         sc = self.conds_at(self.step)
-        if self.timesteps and self.mask is not None:
-            x = self._blend(x)
         sigma = torch.as_tensor(sigma, device=x.device).reshape(-1)
+        if self.timesteps and self.mask is not None:
+            x = self._blend(x, sigma)
         out_cond, out_uncond = [], []
         for i, parts in enumerate(sc.conds):
-            c, u = self._image(x[i:i + 1], sigma, [cond for cond, _ in parts], sc.uncond[i])
+            concat = self.image_cond[i:i + 1] if self.image_cond is not None else None
+            c, u = self._image(x[i:i + 1], sigma, [cond for cond, _ in parts], sc.uncond[i], concat)
             out_cond.append(c)
             out_uncond.append(u)
         out_uncond_t = torch.cat(out_uncond)
@@ -137,21 +148,27 @@ class CFGDenoiser:
                 guided[i] += (out_cond[i][k] - out_uncond_t[i]) * (weight * scale)
         self.last_noise_uncond = out_uncond_t
         if not self.timesteps and self.mask is not None:
-            guided = self._blend(guided)
+            guided = self._blend(guided, sigma)
         self.last_latent = self._pred_x0(x, guided, sigma)
         self.step += 1
         return guided
 
-    def _image(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Cond], uncond: Cond):
+    def _image(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Cond], uncond: Cond,
+               concat: torch.Tensor | None = None):
         """One image's conds and uncond: one UNet call when their token lengths match, else two (A1111)."""
         cond_hidden, cond_pooled = stack_conds(conds)
         uncond_hidden, uncond_pooled = stack_conds([uncond])
         x_cond = x.repeat(len(conds), 1, 1, 1)
+
+        def repeat(n: int) -> torch.Tensor | None:
+            return None if concat is None else concat.repeat(n, 1, 1, 1)
+
         if cond_hidden.shape[1] != uncond_hidden.shape[1]:
-            return (self._inner(x_cond, sigma, (cond_hidden, cond_pooled)),
-                    self._inner(x, sigma, (uncond_hidden, uncond_pooled)))
+            return (self._inner(x_cond, sigma, (cond_hidden, cond_pooled, repeat(len(conds)))),
+                    self._inner(x, sigma, (uncond_hidden, uncond_pooled, concat)))
         pooled = None if cond_pooled is None else torch.cat([cond_pooled, uncond_pooled])
-        out = self._inner(torch.cat([x_cond, x]), sigma, (torch.cat([cond_hidden, uncond_hidden]), pooled))
+        out = self._inner(torch.cat([x_cond, x]), sigma,
+                          (torch.cat([cond_hidden, uncond_hidden]), pooled, repeat(len(conds) + 1)))
         return out[:len(conds)], out[len(conds):]
 
     def _inner(self, x: torch.Tensor, sigma: torch.Tensor, cond) -> torch.Tensor:
