@@ -123,6 +123,7 @@ class GenerationRequest:
     all_seeds: list[int] = field(default_factory=list)
     all_subseeds: list[int] = field(default_factory=list)
     scripts: Any = None  # the ScriptRunner of this tab (A1111 `p.scripts`), attached in the worker
+    unet_patches: list[Any] = field(default_factory=list)  # set by scripts: modules/engine/unet_patches.py
     # The current batch (A1111 names; set before the batch hooks run)
     prompts: list[str] = field(default_factory=list)
     negative_prompts: list[str] = field(default_factory=list)
