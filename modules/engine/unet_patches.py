@@ -5,7 +5,8 @@ A patch is a callable `patch(call: UNetCall) -> dict | None`, listed in `Denoise
 them on the request: `p.unet_patches`, read when a sampling pass starts, so a script may change the list between
 the first pass and the hires pass, e.g. in `before_hr`). It is called before each UNet call with what that call
 gets and returns extra keyword arguments for `UNet2DConditionModel.forward`, e.g.
-`{"down_block_additional_residuals": (...), "mid_block_additional_residual": t}`; None (or {}) adds nothing, and
+`{"down_block_additional_residuals": (...), "mid_block_additional_residual": t}` (diffusers adds the mid residual
+only when the down residuals are given too); None (or {}) adds nothing, and
 the UNet is then called exactly as without the patch. When several patches return the same key, tensors are
 added and tuples/lists of tensors are added element by element (residuals of several models sum); any other
 value of a later patch replaces the earlier one. A patch may also return `encoder_hidden_states` or

@@ -51,11 +51,17 @@ def controlnet_to_ldm(state: dict[str, torch.Tensor], config: dict, prefix: str 
     return out
 
 
-def build_tiny_controlnet(family: str = "sd1", seed: int = 0, zero_conv_std: float = 0.5):
-    """A random ControlNetModel matching the tiny UNet of `family`, zero convolutions randomised."""
+def build_tiny_controlnet(family: str = "sd1", seed: int = 0, zero_conv_std: float = 0.5,
+                          unet_config: dict | None = None):
+    """A random ControlNetModel matching the tiny UNet of `family` (or the UNet config given), zero
+    convolutions randomised."""
+    import inspect
+
     from diffusers import ControlNetModel
 
-    config = {k: v for k, v in tiny._UNET[family].items() if k not in _NOT_FOR_CONTROLNET}
+    accepted = set(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}
+    source = dict(unet_config) if unet_config is not None else dict(tiny._UNET[family])
+    config = {k: v for k, v in source.items() if k in accepted and k not in _NOT_FOR_CONTROLNET}
     generator = torch.manual_seed(seed)
     model = ControlNetModel(**config, conditioning_embedding_out_channels=(16, 32, 96, 256))
     with torch.no_grad():
@@ -66,10 +72,13 @@ def build_tiny_controlnet(family: str = "sd1", seed: int = 0, zero_conv_std: flo
 
 
 def write_tiny_controlnet(path: Path, *, family: str = "sd1", seed: int = 0, prefix: str = PREFIX,
-                          layout: str = "ldm", zero_conv_std: float = 0.5) -> Path:
+                          layout: str = "ldm", zero_conv_std: float = 0.5, unet_config: dict | None = None) -> Path:
     """Write a tiny ControlNet: `.safetensors` or `.pth` by the suffix; `layout` "ldm" (lllyasviel keys, with
-    `prefix`) or "diffusers" (a single file with diffusers keys)."""
-    model = build_tiny_controlnet(family, seed, zero_conv_std)
+    `prefix`), "diffusers" (a single file with diffusers keys) or "folder" (a diffusers model folder at `path`)."""
+    model = build_tiny_controlnet(family, seed, zero_conv_std, unet_config)
+    if layout == "folder":
+        model.save_pretrained(str(path))
+        return Path(path)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     if layout == "ldm":
         state = controlnet_to_ldm(state, dict(model.config), prefix=prefix)
