@@ -39,16 +39,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _controlnet_units(alwayson: dict[str, Any]) -> list[dict[str, Any]]:
+def _controlnet_units(alwayson: dict[str, Any]) -> list[Any]:
+    """The ControlNet `args` list (any shape: the ControlNet extension checks it), or [] without one."""
     key = next((k for k in alwayson if str(k).lower() == "controlnet"), None)
-    if key is None:
-        return []
-    entry = alwayson[key]
+    entry = alwayson.get(key) if key is not None else None
     args = entry.get("args") if isinstance(entry, dict) else None
-    if not isinstance(args, list) or not all(isinstance(unit, dict) or unit is None for unit in args):
-        raise bad_request(f"{CONTROLNET_FIELD}: expected {{\"args\": [unit, ...]}} with one object per unit",
-                          field=CONTROLNET_FIELD)
-    return args
+    return args if isinstance(args, list) else []
 
 
 def _task_id(value: Any) -> str:
