@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 import torch
-
 from lib_controlnet import tiny
 from lib_controlnet.hook import ActiveUnit, ControlNetPatch
 from lib_controlnet.loader import LoadedControlNet
+
 from modules.engine.unet_patches import UNetCall
 
 NET = LoadedControlNet(tiny.build_tiny_controlnet("sd1", 1), "sd1", "tiny", False, 0)
@@ -62,3 +62,14 @@ def test_residuals_prompt_rows_pooling_and_sums():
     twice = ControlNetPatch([active_unit(), active_unit()])(call())
     assert torch.allclose(twice["mid_block_additional_residual"], 2 * out["mid_block_additional_residual"], atol=1e-5)
     assert ControlNetPatch([active_unit(guidance_start=0.9)])(call(step=1)) is None  # nothing active: no inputs
+
+
+def test_the_patch_gives_what_the_controlnet_gives():
+    unit = active_unit()
+    c = call()
+    down, mid = NET.model(c.x, c.timestep, encoder_hidden_states=c.encoder_hidden_states,
+                          controlnet_cond=unit.hint.expand(2, -1, -1, -1), return_dict=False)
+    out = ControlNetPatch([unit])(c)
+    assert torch.allclose(out["mid_block_additional_residual"], mid, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(out["down_block_additional_residuals"], down))
+    assert "forward" not in vars(NET.model.controlnet_cond_embedding)  # the hint encoder is itself again

@@ -7,8 +7,8 @@ import json
 
 import pytest
 import torch
-
 from lib_controlnet import loader, models, tiny
+
 from modules.errors import ModelLoadError, ModelNotFoundError
 
 CPU = torch.device("cpu")

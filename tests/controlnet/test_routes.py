@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from lib_controlnet import preprocessors
 from PIL import Image
 
-from lib_controlnet import preprocessors
 from tests.controlnet.conftest import CANNY, b64, drawing, pixels
 
 PICTURE = drawing((96, 80))

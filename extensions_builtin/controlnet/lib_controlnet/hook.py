@@ -12,10 +12,12 @@ semantics:
 - several units: their residuals add up;
 - hr_option: "Low res only" / "High res only" keep a unit out of the hires pass / the first pass.
 A unit with all weights 0, or outside its window, is not run at all; with no unit active the UNet is called
-exactly as without ControlNet.
+exactly as without ControlNet. The hint's embedding (the ControlNet's full-resolution convolutions) does not
+change during sampling: it is computed once per hint and size, not at every call.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -67,19 +69,21 @@ class ActiveUnit:
         percent = call.sampling_step / max(call.sampling_steps, 1)
         return self.guidance_start <= percent <= self.guidance_end
 
-    def hint_for(self, call: UNetCall, high_res: bool) -> torch.Tensor:
-        """The hint of this call's image, at 8x the latent size, one per row."""
+    def hint_for(self, call: UNetCall, high_res: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the hint of this call's image at 8x the latent size, its embedding), each one row."""
         source = self.hr_hint if high_res and self.hr_hint is not None else self.hint
-        image = source[call.image_index % source.shape[0]:][:1]
+        index = call.image_index % source.shape[0]
         size = (call.x.shape[2] * 8, call.x.shape[3] * 8)
-        key = (id(source), call.image_index % source.shape[0], size, call.x.dtype, call.x.device)
-        hint = self._sized.get(key)
-        if hint is None:
+        key = (high_res, index, size, call.x.dtype, call.x.device)
+        found = self._sized.get(key)
+        if found is None:
+            image = source[index:index + 1]
             if tuple(image.shape[2:]) != size:
                 image = F.interpolate(image, size=size, mode="bilinear", align_corners=False)
-            hint = image.to(call.x.device, call.x.dtype)
-            self._sized[key] = hint
-        return hint.expand(call.x.shape[0], -1, -1, -1)
+            image = image.to(call.x.device, call.x.dtype)
+            embedding = self.model.model.controlnet_cond_embedding(image)
+            found = self._sized[key] = (image, embedding)
+        return found
 
 
 class ControlNetPatch:
@@ -93,33 +97,57 @@ class ControlNetPatch:
         total: list[torch.Tensor] | None = None
         prompt_rows = torch.tensor([0.0 if u else 1.0 for u in call.uncond], device=call.x.device,
                                    dtype=call.x.dtype).reshape(-1, 1, 1, 1)
-        for unit in self.units:
-            if not unit.active(call, self.high_res):
-                continue
-            net = unit.model.model
-            x = call.x[:, :net.config.in_channels]
-            kwargs = {"added_cond_kwargs": call.added_cond_kwargs} if call.added_cond_kwargs is not None else {}
-            down, mid = net(x, call.timestep, encoder_hidden_states=call.encoder_hidden_states,
-                            controlnet_cond=self.cond(unit, call), conditioning_scale=1.0, return_dict=False,
-                            **kwargs)
-            residuals = [*down, mid]
-            scales = unit.scales(len(residuals), call.added_cond_kwargs is not None, self.high_res)
-            gap = unit.model.global_average_pooling
-            out = []
-            for residual, scale in zip(residuals, scales):
-                residual = residual * scale
-                if unit.prompt_rows_only or gap:
-                    residual = residual * prompt_rows
-                if gap:
-                    residual = residual.mean(dim=(2, 3), keepdim=True)
-                out.append(residual)
-            total = out if total is None else [a + b for a, b in zip(total, out)]
+        with _lock:  # a cached model may serve several workers; see _precomputed
+            for unit in self.units:
+                if unit.active(call, self.high_res):
+                    total = self._add(unit, call, prompt_rows, total)
         if total is None:
             return None
         return {"down_block_additional_residuals": tuple(total[:-1]), "mid_block_additional_residual": total[-1]}
 
-    def cond(self, unit: ActiveUnit, call: UNetCall) -> torch.Tensor:
-        return unit.hint_for(call, self.high_res)
+    def _add(self, unit: ActiveUnit, call: UNetCall, prompt_rows: torch.Tensor,
+             total: list[torch.Tensor] | None) -> list[torch.Tensor]:
+        """`total` plus this unit's scaled residuals (down block outputs, then the middle one)."""
+        net = unit.model.model
+        x = call.x[:, :net.config.in_channels]  # 9-channel inpainting UNets: the ControlNet sees the latents
+        kwargs = {"added_cond_kwargs": call.added_cond_kwargs} if call.added_cond_kwargs is not None else {}
+        hint, embedding = unit.hint_for(call, self.high_res)
+        rows = x.shape[0]
+        with _precomputed(net, embedding.expand(rows, -1, -1, -1)):
+            down, mid = net(x, call.timestep, encoder_hidden_states=call.encoder_hidden_states,
+                            controlnet_cond=hint.expand(rows, -1, -1, -1), conditioning_scale=1.0,
+                            return_dict=False, **kwargs)
+        residuals = [*down, mid]
+        scales = unit.scales(len(residuals), call.added_cond_kwargs is not None, self.high_res)
+        pooled = unit.model.global_average_pooling
+        out = []
+        for residual, scale in zip(residuals, scales):
+            residual = residual * scale
+            if unit.prompt_rows_only or pooled:
+                residual = residual * prompt_rows
+            if pooled:
+                residual = residual.mean(dim=(2, 3), keepdim=True)
+            out.append(residual)
+        return out if total is None else [a + b for a, b in zip(total, out)]
+
+
+_lock = threading.Lock()
+
+
+class _precomputed:
+    """Within the block, the ControlNet's hint encoder answers `embedding` (computed once per hint) instead of
+    running. Used under `_lock`: a cached model may serve several workers."""
+
+    def __init__(self, net: torch.nn.Module, embedding: torch.Tensor):
+        self.module = net.controlnet_cond_embedding
+        self.embedding = embedding
+
+    def __enter__(self) -> None:
+        module, embedding = self.module, self.embedding
+        module.forward = lambda _cond: embedding  # an instance attribute: nn.Module.__call__ uses it
+
+    def __exit__(self, *_exc) -> None:
+        del self.module.forward  # back to the class's forward
 
 
 def hint_tensor(maps: list, device: torch.device) -> torch.Tensor:

@@ -91,8 +91,8 @@ def write_tiny_controlnet(path: Path, *, family: str = "sd1", seed: int = 0, pre
         from safetensors.torch import save_file
 
         save_file(state, str(path), metadata={"format": "pt", "easel_arch": json.dumps(hints)})
-    else:
-        torch.save(state, path)
+    else:  # a top-level string is read as metadata (modules/model_registry/safe_load.py)
+        torch.save({**state, "easel_arch": json.dumps(hints)}, path)
     return path
 
 
