@@ -104,3 +104,15 @@ def test_nothing_is_queued_for_a_bad_unit(cn, cn_server):
     error(cn, [unit(weight=9)])
     error(cn, [unit(model="control_missing")], status=404)
     assert len(cn_server.services.task_store.list(limit=1000)) == before
+
+
+def test_several_images_need_merge_mode(cn, reference):
+    other = b64(drawing((64, 48)))
+    body = error(cn, [unit(image=[{"image": IMAGE}, {"image": other}])])
+    assert "2 images for one unit" in body["detail"] and body["detail"].startswith(
+        "alwayson_scripts.controlnet.args[0].image")
+    merged = generate(cn, [unit(image=[{"image": IMAGE}, {"image": other}], input_mode="merge")])
+    assert len(merged["images"]) == 3  # the image and one map per merged image
+    assert np.abs(pixels(merged["images"][1]) - pixels(merged["images"][2])).max() > 0  # each image was used
+    same = generate(cn, [unit(image=[{"image": IMAGE}, {"image": IMAGE}], input_mode="merge")])
+    assert np.abs(pixels(same["images"][0]) - reference).max() <= 1  # two halves of one image: the same residuals

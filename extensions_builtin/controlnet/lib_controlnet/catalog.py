@@ -127,7 +127,10 @@ class Catalog:
                 raise bad(unit.index, "image_link", "image_link is fetched by the managed-service extension (eas), "
                                                     "which is not active; send the image in \"image\"")
             if unit.image is not None:
-                images.check_images(unit, self.max_pixels())
+                count = len(images.unit_images_rgba(unit, self.max_pixels()))  # decoded once: bad images -> 422
+                if count > 1 and unit.input_mode != "merge":
+                    raise bad(unit.index, "image", f"{count} images for one unit: send one, or set input_mode "
+                                                   "\"merge\" to apply each with weight / count")
             elif unit.image_link is None and mode != "img2img":
                 raise bad(unit.index, "image", "the unit is enabled but has no input image (\"image\"; img2img "
                                                "uses its init image)")

@@ -61,11 +61,6 @@ def unit_images_rgba(unit: Unit, max_pixels: int) -> list[np.ndarray]:
     return out
 
 
-def check_images(unit: Unit, max_pixels: int) -> None:
-    """Decode every image of the unit once (broken base64, non-images, too large, mismatched masks -> 422)."""
-    unit_images_rgba(unit, max_pixels)
-
-
 def prepare_a1111_mask(p, size: tuple[int, int]) -> np.ndarray:
     """The img2img mask as the extension prepares it: L, inverted for "inpaint not masked", blurred by mask_blur."""
     mask = p.mask.convert("L")

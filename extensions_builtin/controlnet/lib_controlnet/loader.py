@@ -165,9 +165,12 @@ def _quiet_casts() -> Iterator[None]:
 
 def load(entry: ModelEntry, *, device: torch.device, dtype: torch.dtype, cache_dir: Path) -> LoadedControlNet:
     """Load one ControlNet offline. ModelLoadError (422) for files that cannot be read or are not ControlNets."""
+    from modules.model_registry.init_lock import MODULE_INIT_LOCK
+
     started = time.perf_counter()
     try:
-        with _quiet_casts():
+        # diffusers builds on the meta device (accelerate patches module creation process-wide meanwhile)
+        with MODULE_INIT_LOCK, _quiet_casts():
             model, family = _build(entry, dtype, cache_dir)
     except ModelLoadError:
         raise

@@ -74,20 +74,22 @@ def start(p, resolved: list[ResolvedUnit], catalog: Catalog, family: str) -> Con
         resolution, a, b = spec.defaults(unit.processor_res, unit.threshold_a, unit.threshold_b)
         if unit.pixel_perfect:
             resolution = images.pixel_perfect_resolution(source.images[0], low[0], low[1], source.resize_mode)
-        detected = [spec(img, resolution, a, b, rng) for img in source.images]
-        fitted = [images.fit_map(d, inpaint, source.resize_mode, *low) for d in detected]
-        fitted_hr = [images.fit_map(d, inpaint, source.resize_mode, *high) for d in detected] if high else None
-        if unit.save_detected_map and keep_maps:
-            if fitted_hr is not None:
-                run.maps += [images.display_map(m) for m in fitted_hr]
-            run.maps += [images.display_map(m) for m in fitted]
-        run.patch.units.append(ActiveUnit(
-            index=unit.index, model=loaded, hint=hint_tensor(fitted, device),
-            hr_hint=hint_tensor(fitted_hr, device) if fitted_hr else None, weight=unit.weight,
-            guidance_start=unit.guidance_start, guidance_end=unit.guidance_end,
-            soft=unit.control_mode != "Balanced", prompt_rows_only=unit.control_mode == "ControlNet is more important",
-            soft_in_hires=spec.soft_in_hires, hr_option=unit.hr_option if high else "Both",
-            advanced_weighting=unit.advanced_weighting))
+        # "merge": each image acts as a unit of its own with weight / count (the extension's unfolding)
+        weight = unit.weight / len(source.images)
+        for image in source.images:
+            detected = spec(image, resolution, a, b, rng)
+            fitted = [images.fit_map(detected, inpaint, source.resize_mode, *low)]
+            fitted_hr = [images.fit_map(detected, inpaint, source.resize_mode, *high)] if high else None
+            if unit.save_detected_map and keep_maps:
+                run.maps += [images.display_map(m) for m in (*(fitted_hr or ()), *fitted)]
+            run.patch.units.append(ActiveUnit(
+                index=unit.index, model=loaded, hint=hint_tensor(fitted, device),
+                hr_hint=hint_tensor(fitted_hr, device) if fitted_hr else None, weight=weight,
+                guidance_start=unit.guidance_start, guidance_end=unit.guidance_end,
+                soft=unit.control_mode != "Balanced",
+                prompt_rows_only=unit.control_mode == "ControlNet is more important",
+                soft_in_hires=spec.soft_in_hires, hr_option=unit.hr_option if high else "Both",
+                advanced_weighting=unit.advanced_weighting))
         final = fitted_hr if fitted_hr is not None else fitted
         if spec.name == "inpaint_only":
             run.post.append(_inpaint_only_post(final, int(catalog.option("control_net_inpaint_blur_sigma", 7))))

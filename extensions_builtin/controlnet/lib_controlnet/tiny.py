@@ -62,8 +62,11 @@ def build_tiny_controlnet(family: str = "sd1", seed: int = 0, zero_conv_std: flo
     accepted = set(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}
     source = dict(unet_config) if unet_config is not None else dict(tiny._UNET[family])
     config = {k: v for k, v in source.items() if k in accepted and k not in _NOT_FOR_CONTROLNET}
+    from modules.model_registry.init_lock import MODULE_INIT_LOCK
+
     generator = torch.manual_seed(seed)
-    model = ControlNetModel(**config, conditioning_embedding_out_channels=(16, 32, 96, 256))
+    with MODULE_INIT_LOCK:  # not while a checkpoint loads on the meta device in another thread
+        model = ControlNetModel(**config, conditioning_embedding_out_channels=(16, 32, 96, 256))
     with torch.no_grad():
         for conv in [*model.controlnet_down_blocks, model.controlnet_mid_block]:
             conv.weight.normal_(0.0, zero_conv_std, generator=generator)
@@ -101,13 +104,16 @@ def write_tiny_checkpoint_8x(path: Path, *, family: str = "sd1", seed: int = 0) 
     from diffusers import AutoencoderKL
     from safetensors.torch import save_file
 
-    parts = tiny.build_tiny_components(family, seed)
-    torch.manual_seed(seed + 100)
-    parts["vae"] = AutoencoderKL(block_out_channels=(32, 32, 32, 32), in_channels=3, out_channels=3,
-                                 down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                                 latent_channels=4, norm_num_groups=32, layers_per_block=1, sample_size=64,
-                                 scaling_factor=parts["vae"].config.scaling_factor,
-                                 force_upcast=parts["vae"].config.force_upcast).eval().requires_grad_(False)
+    from modules.model_registry.init_lock import MODULE_INIT_LOCK
+
+    with MODULE_INIT_LOCK:
+        parts = tiny.build_tiny_components(family, seed)
+        torch.manual_seed(seed + 100)
+        parts["vae"] = AutoencoderKL(block_out_channels=(32, 32, 32, 32), in_channels=3, out_channels=3,
+                                     down_block_types=("DownEncoderBlock2D",) * 4,
+                                     up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=32,
+                                     layers_per_block=1, sample_size=64, scaling_factor=parts["vae"].config.scaling_factor,
+                                     force_upcast=parts["vae"].config.force_upcast).eval().requires_grad_(False)
     state = tiny.components_to_ldm(family, parts, seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
