@@ -141,15 +141,16 @@ class Catalog:
 
     def annotator_message(self, spec: preprocessors.Preprocessor) -> str:
         """Why a learned preprocessor cannot run: its weights are missing, or (present) Easel cannot run it."""
+        flag = self.cmd_opt("controlnet_annotator_models_path")
         paths = getattr(self.services(), "paths", None)
-        relative = f"annotator/{spec.annotator}"
-        if paths is not None and (paths.controlnet_dir / relative).is_file():
+        root = Path(flag) if flag else (paths.controlnet_dir / "annotator" if paths is not None else None)
+        shown = f"{flag.rstrip('/')}/{spec.annotator}" if flag else f"{preprocessors.ANNOTATOR_DIR}/{spec.annotator}"
+        if root is not None and (root / spec.annotator).is_file():
             return (f"preprocessor {spec.name!r} is not available in Easel yet (its weights are installed at "
-                    f"{preprocessors.ANNOTATOR_DIR}/{spec.annotator}); use a weight-free preprocessor or send a "
-                    "ready control map with module \"none\"")
-        return (f"preprocessor {spec.name!r} needs its annotator weights in {preprocessors.ANNOTATOR_DIR}/"
-                f"{spec.annotator}, which are not installed (learned preprocessors are never downloaded); use a "
-                "weight-free preprocessor or send a ready control map with module \"none\"")
+                    f"{shown}); use a weight-free preprocessor or send a ready control map with module \"none\"")
+        return (f"preprocessor {spec.name!r} needs its annotator weights in {shown}, which are not installed "
+                "(learned preprocessors are never downloaded); use a weight-free preprocessor or send a ready control "
+                "map with module \"none\"")
 
     def parse_and_resolve(self, args: Any, *, mode: str, links_pending: bool = False) -> list[ResolvedUnit]:
         return self.resolve(parse_units(args), mode=mode, links_pending=links_pending)

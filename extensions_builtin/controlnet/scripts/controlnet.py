@@ -106,6 +106,9 @@ def on_app_started(_demo: Any, app: Any) -> None:
     from lib_controlnet.routes import register_routes
 
     catalog.bind(shared.services)
+    level = getattr(shared.cmd_opts, "controlnet_loglevel", None) or "INFO"
+    for name in ("controlnet", "lib_controlnet"):
+        logging.getLogger(name).setLevel(level)
     settings.register(shared.opts)
     register_routes(app, catalog)
     logger.info("ControlNet: %d model(s) in %s", len(catalog.registry.refresh()),
