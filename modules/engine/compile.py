@@ -180,7 +180,7 @@ def _unet_inputs(pipe, family: str, width: int, height: int, batch: int) -> tupl
     channels = unet.config.in_channels
     sample = torch.zeros(batch, channels, height // scale, width // scale, device=device, dtype=dtype)
     context = torch.zeros(batch, 77, unet.config.cross_attention_dim, device=device, dtype=dtype)
-    timestep = torch.tensor(999.0, device=device)
+    timestep = torch.full((batch,), 999.0, device=device)  # UNetRunner passes one timestep per row
     kwargs: dict = {"encoder_hidden_states": context}
     if family == "sdxl":
         pooled = unet.config.projection_class_embeddings_input_dim - 6 * unet.config.addition_time_embed_dim

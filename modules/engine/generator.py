@@ -214,7 +214,7 @@ class Generator:
             prediction_type=model.prediction_type, options=self.options, seeds=list(p.seeds), family=model.family,
             time_ids=time_ids, eta=p.eta, params=p.extra_generation_params,
             sigma_params={"s_churn": p.s_churn, "s_tmin": p.s_tmin, "s_tmax": p.s_tmax, "s_noise": p.s_noise},
-            **kwargs)
+            unet_patches=list(p.unet_patches), **kwargs)
 
     def _noise_multiplier(self, p: GenerationRequest) -> float:
         if p.initial_noise_multiplier is not None:

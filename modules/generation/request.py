@@ -127,6 +127,7 @@ class GenerationRequest:
     inpainting_mask_weight: float | None = None  # scripts: overrides the inpainting_mask_weight option
     is_using_inpainting_conditioning: bool = False  # a 9-channel (inpainting) UNet got its masked-image input
     soft_inpainting: dict[str, float] | None = None  # set by the "Soft Inpainting" always-on script
+    unet_patches: list[Any] = field(default_factory=list)  # set by scripts: modules/engine/unet_patches.py
     # The current batch (A1111 names; set before the batch hooks run)
     prompts: list[str] = field(default_factory=list)
     negative_prompts: list[str] = field(default_factory=list)

@@ -9,15 +9,19 @@ token lengths match, otherwise in two (A1111's default, no padding). Guidance co
 `uncond + sum(weight * scale * (cond - uncond))`; on denoised latents for the k-diffusion samplers, on eps for the
 timestep samplers. Inpainting blends with the original latents after each call (k-diffusion) or before it
 (timestep samplers), as A1111. Inpainting checkpoints get their image conditioning (mask + masked-image latents)
-concatenated to the scaled latents inside the UNet call, the same for cond and uncond (A1111's `c_concat`).
+concatenated to the scaled latents inside the UNet call, the same for cond and uncond (A1111's `c_concat`). UNet
+patches (modules/engine/unet_patches.py) see every UNet call (before that concatenation) with the rows' image and
+cond/uncond marks, and may add UNet inputs (ControlNet residuals).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
+from modules.engine.unet_patches import SamplingProgress, UNetCall, UNetPatch, collect
 from modules.step_control import StepControl
 
 
@@ -53,6 +57,17 @@ class MaskBlend:
     blend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
+class UNetConds(NamedTuple):
+    """The conditioning of one UNet call: stacked hidden states and pooled vectors, plus which batch image the
+    rows belong to and which rows are the negative prompt (for UNet patches)."""
+
+    hidden: torch.Tensor
+    pooled: torch.Tensor | None
+    image: int = 0
+    uncond: tuple[bool, ...] = ()
+    concat: torch.Tensor | None = None  # (rows, 5, h, w): a 9-channel UNet's mask + masked-image latents
+
+
 def stack_conds(conds: list[Cond]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Stack hidden states (shorter ones repeat their last vector, A1111 `stack_conds`) and pooled vectors."""
     length = max(c.hidden.shape[0] for c in conds)
@@ -64,25 +79,45 @@ def stack_conds(conds: list[Cond]) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 class UNetRunner:
-    """Calls the diffusers UNet with A1111's conditioning (hidden states, and SDXL's pooled + size ids)."""
+    """Calls the diffusers UNet with A1111's conditioning (hidden states, and SDXL's pooled + size ids), plus
+    what the UNet patches add; `progress` is the sampler position the patches are told."""
 
-    def __init__(self, unet: torch.nn.Module, time_ids: torch.Tensor | None):
+    def __init__(self, unet: torch.nn.Module, time_ids: torch.Tensor | None, patches: Sequence[UNetPatch] = (),
+                 progress: SamplingProgress | None = None):
         self.unet = unet
         self.dtype = next(unet.parameters()).dtype
         self.time_ids = time_ids
+        self.patches = list(patches)
+        self.progress = progress or SamplingProgress()
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: tuple) -> torch.Tensor:
-        """`cond` = (hidden, pooled[, concat]); concat (B, 5, h, w) joins x's channels for 9-channel UNets."""
-        hidden, pooled = cond[0], cond[1]
-        if len(cond) > 2 and cond[2] is not None:
-            x = torch.cat([x, cond[2].to(x.device, x.dtype)], dim=1)
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: UNetConds) -> torch.Tensor:
+        hidden, pooled = cond.hidden, cond.pooled
         extra = {}
         if pooled is not None:
             ids = self.time_ids.to(x.device).unsqueeze(0).repeat(x.shape[0], 1)
             extra["added_cond_kwargs"] = {"text_embeds": pooled.to(x.device, self.dtype), "time_ids": ids.to(self.dtype)}
         t = t.reshape(-1).expand(x.shape[0]) if t.numel() == 1 else t
-        return self.unet(x.to(self.dtype), t.to(x.device), encoder_hidden_states=hidden.to(x.device, self.dtype),
-                         **extra).sample.float()
+        x, t, hidden = x.to(self.dtype), t.to(x.device), hidden.to(x.device, self.dtype)
+        if self.patches:
+            call = UNetCall(x=x, timestep=t, encoder_hidden_states=hidden,
+                            added_cond_kwargs=extra.get("added_cond_kwargs"),
+                            uncond=cond.uncond or (False,) * x.shape[0], image_index=cond.image,
+                            sampling_step=self.progress.step, sampling_steps=self.progress.total)
+            extra.update(collect(self.patches, call))
+            hidden = extra.pop("encoder_hidden_states", hidden)
+            extra = {k: _unet_dtype(v, self.dtype) for k, v in extra.items()}
+        if cond.concat is not None:
+            x = torch.cat([x, cond.concat.to(x.device, self.dtype)], dim=1)
+        return self.unet(x, t, encoder_hidden_states=hidden, **extra).sample.float()
+
+
+def _unet_dtype(value, dtype: torch.dtype):
+    """Patch outputs (tensors, tuples of tensors) in the UNet's dtype."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.to(dtype)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_unet_dtype(v, dtype) for v in value)
+    return value
 
 
 class TimestepsModel:
@@ -137,7 +172,7 @@ class CFGDenoiser:
         out_cond, out_uncond = [], []
         for i, parts in enumerate(sc.conds):
             concat = self.image_cond[i:i + 1] if self.image_cond is not None else None
-            c, u = self._image(x[i:i + 1], sigma, [cond for cond, _ in parts], sc.uncond[i], concat)
+            c, u = self._image(x[i:i + 1], sigma, [cond for cond, _ in parts], sc.uncond[i], i, concat)
             out_cond.append(c)
             out_uncond.append(u)
         out_uncond_t = torch.cat(out_uncond)
@@ -153,23 +188,25 @@ class CFGDenoiser:
         self.step += 1
         return guided
 
-    def _image(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Cond], uncond: Cond,
+    def _image(self, x: torch.Tensor, sigma: torch.Tensor, conds: list[Cond], uncond: Cond, index: int,
                concat: torch.Tensor | None = None):
         """One image's conds and uncond: one UNet call when their token lengths match, else two (A1111)."""
         cond_hidden, cond_pooled = stack_conds(conds)
         uncond_hidden, uncond_pooled = stack_conds([uncond])
         x_cond = x.repeat(len(conds), 1, 1, 1)
+        n = len(conds)
 
-        def repeat(n: int) -> torch.Tensor | None:
-            return None if concat is None else concat.repeat(n, 1, 1, 1)
+        def repeat(rows: int) -> torch.Tensor | None:
+            return None if concat is None else concat.repeat(rows, 1, 1, 1)
 
         if cond_hidden.shape[1] != uncond_hidden.shape[1]:
-            return (self._inner(x_cond, sigma, (cond_hidden, cond_pooled, repeat(len(conds)))),
-                    self._inner(x, sigma, (uncond_hidden, uncond_pooled, concat)))
+            return (self._inner(x_cond, sigma, UNetConds(cond_hidden, cond_pooled, index, (False,) * n, repeat(n))),
+                    self._inner(x, sigma, UNetConds(uncond_hidden, uncond_pooled, index, (True,), concat)))
         pooled = None if cond_pooled is None else torch.cat([cond_pooled, uncond_pooled])
         out = self._inner(torch.cat([x_cond, x]), sigma,
-                          (torch.cat([cond_hidden, uncond_hidden]), pooled, repeat(len(conds) + 1)))
-        return out[:len(conds)], out[len(conds):]
+                          UNetConds(torch.cat([cond_hidden, uncond_hidden]), pooled, index, (False,) * n + (True,),
+                                    repeat(n + 1)))
+        return out[:n], out[n:]
 
     def _inner(self, x: torch.Tensor, sigma: torch.Tensor, cond) -> torch.Tensor:
         return self.inner(x, sigma.expand(x.shape[0]), cond)
@@ -182,4 +219,4 @@ class CFGDenoiser:
 
 
 __all__ = ["CFGDenoiser", "Cond", "MaskBlend", "SamplingInterrupted", "StepConds", "TimestepsModel",
-           "UNetRunner", "stack_conds"]
+           "UNetConds", "UNetRunner", "stack_conds"]
