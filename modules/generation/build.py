@@ -94,6 +94,7 @@ def _resolve_scripts(p: GenerationRequest, body: GenerationBody, ctx: BuildConte
     script, p.script_args = runner.build_args(body.script_name, body.script_args or [], body.alwayson_scripts)
     p.script_name = body.script_name if script is not None else None
     p.alwayson_entries = runner.plain_alwayson_entries(body.alwayson_scripts)
+    runner.check(p)  # the scripts' own argument checks (Script.check), before anything is queued
     if script is not None:  # a script's generations count against the image cap before it is queued
         check_plan(runner.plan(p), ctx.limits, script=str(p.script_name))
 
