@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modules.errors import EaselError, ModelNotFoundError
+from modules.errors import EaselError, InvalidRequestError, ModelNotFoundError
 from modules.generation.build import BuildContext
 from modules.generation.limits import Limits
 from modules.generation.pipeline import GenerationPipeline
@@ -153,9 +153,10 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     precision = choose_precision(cmd_opts)
     if precision.device.type == "cpu":
         configure_cpu_threads()
-    checkpoints = CheckpointRegistry(paths, hash_on_scan=hashing)
+    remote_models = _remote_models(cmd_opts, paths)
+    checkpoints = CheckpointRegistry(paths, hash_on_scan=hashing, remote=remote_models)
     checkpoints.refresh()
-    vaes = VaeRegistry(paths, hashing=hashing)
+    vaes = VaeRegistry(paths, hashing=hashing, remote=remote_models)
     vaes.refresh()
     models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
@@ -217,6 +218,23 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     shared.bind(services)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services
+
+
+def _remote_models(cmd_opts: argparse.Namespace, paths):
+    """--models-url's models (modules/storage/model_cache.py), or None."""
+    url = getattr(cmd_opts, "models_url", None)
+    if not url:
+        return None
+    from modules.storage.factory import parse_storage_url, storage_from_url
+    from modules.storage.model_cache import RemoteModels
+
+    if parse_storage_url(url, field="--models-url").scheme == "file":
+        raise InvalidRequestError("--models-url: use oss://bucket/prefix or s3://bucket/prefix (local model folders "
+                                  "are --ckpt-dir, --vae-dir, ...)", field="--models-url")
+    store = storage_from_url(url, cmd_opts, default_root=paths.models_dir, data_dir=paths.data_dir)
+    budget = int(float(getattr(cmd_opts, "model_cache_gb", 50.0) or 0) * (1 << 30))
+    logger.info("--models-url: models from %s, cached in %s", store.describe(), paths.cache_dir / "remote-models")
+    return RemoteModels(store, paths.cache_dir / "remote-models", budget)
 
 
 def _converted_cache(cmd_opts: argparse.Namespace, paths: DataPaths, hashing: bool):

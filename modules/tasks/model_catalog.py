@@ -45,6 +45,14 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else None
 
 
+def _mtime(path: Path) -> str | None:
+    """A listed file's modification time; None for a --models-url model not downloaded yet."""
+    try:
+        return iso(Path(path).stat().st_mtime)
+    except OSError:
+        return None
+
+
 class ModelCatalog:
     def __init__(self, db_path: Path, paths, checkpoints, vaes, models, references=None):
         self.paths, self.checkpoints, self.vaes, self.models = paths, checkpoints, vaes, models
@@ -167,13 +175,13 @@ class ModelCatalog:
             if Path(info.filename).resolve() not in registered:
                 out.append({"type": "stableDiffusion", "name": info.name, "ossPath": self._rel(info.filename),
                             "etag": info.sha256 or "", "status": self._status("stableDiffusion", info.filename),
-                            "registeredTime": None, "lastModificationTime": iso(info.filename.stat().st_mtime),
+                            "registeredTime": None, "lastModificationTime": _mtime(info.filename),
                             "localPath": self._rel(info.filename)})
         for vae in self.vaes.list():
             if Path(vae.filename).resolve() not in registered:
                 out.append({"type": "sdVae", "name": vae.model_name, "ossPath": self._rel(vae.filename), "etag": "",
                             "status": self._status("sdVae", vae.filename), "registeredTime": None,
-                            "lastModificationTime": iso(vae.filename.stat().st_mtime),
+                            "lastModificationTime": _mtime(vae.filename),
                             "localPath": self._rel(vae.filename)})
         return out
 
