@@ -71,6 +71,11 @@ def test_results_in_object_storage(backend, tmp_path, moto_factory, fake_oss_fac
             answer = client.post("/sdapi/v1/img2img", json=img2img)
             assert answer.status_code == 200, answer.text
             assert len(answer.json()["images"]) == 1
+            # so is an init image given as the store's reference (A1111 init_images, Easel's extension)
+            by_reference = {**SMALL, "init_images": [view.reference("inputs/e2e/init.png")], "denoising_strength": 0.5}
+            answer = client.post("/sdapi/v1/img2img", json=by_reference)
+            assert answer.status_code == 200, answer.text
+            assert len(answer.json()["images"]) == 1
             outside = {**img2img, "alwayson_scripts": {"image_link": f"{backend}://{BUCKET}/elsewhere/init.png"}}
             refused = client.post("/sdapi/v1/img2img", json=outside)
             assert refused.status_code == 403 and "outside the configured storage" in refused.text
