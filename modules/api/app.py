@@ -88,12 +88,29 @@ def _install_docs(app: FastAPI) -> None:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
+class ServicesContext:
+    """ASGI middleware: A1111's `shared` facade, read while this app serves a request, is this app's services."""
+
+    def __init__(self, app, services: Services):
+        self.app, self.services = app, services
+
+    async def __call__(self, scope, receive, send) -> None:
+        from modules import shared
+
+        token = shared.bind_request(self.services)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            shared.unbind_request(token)
+
+
 def _install_middleware(app: FastAPI, services: Services) -> None:
     cmd_opts = services.cmd_opts
     # Model files and other binaries are not worth compressing (and must keep their Content-Length).
     app.add_middleware(GZipMiddleware, minimum_size=1000,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream"))
     app.add_middleware(JsonBodyGuard, max_depth=services.limits.max_json_depth)
+    app.add_middleware(ServicesContext, services=services)
     if cmd_opts.cors_allow_origins or cmd_opts.cors_allow_origins_regex:
         app.add_middleware(
             CORSMiddleware,
