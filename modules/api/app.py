@@ -20,14 +20,18 @@ from modules.api.routers import (
     generation,
     info,
     internal,
+    metrics,
     networks,
     progress,
     resources,
+    safety,
     scripts,
     server,
     serverless,
     tasks,
+    usage,
 )
+from modules.metrics import route_label
 from modules.services import Services
 
 logger = logging.getLogger("easel.api")
@@ -49,7 +53,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
     install_error_handlers(app)
     _install_middleware(app, services)
-    for module in (generation, progress, info, extras, scripts, resources, networks, server, internal):
+    for module in (generation, progress, info, extras, scripts, resources, networks, server, internal, usage, safety,
+                   metrics):
         app.include_router(module.router)
     # Tasks: native task routes and the serverless API
     app.include_router(tasks.router)
@@ -120,6 +125,7 @@ def _install_middleware(app: FastAPI, services: Services) -> None:
         response = await call_next(request)
         elapsed = time.perf_counter() - started
         response.headers["X-Process-Time"] = f"{elapsed:.4f}"
+        services.metrics.observe_request(request.method, route_label(request), response.status_code, elapsed)
         if cmd_opts.api_log and request.url.path.startswith("/sdapi/"):
             client = request.client.host if request.client else "-"
             logger.info("API %s %s %s %d %.3fs", client, request.method, request.url.path,
