@@ -88,7 +88,7 @@ class CheckpointRegistry:
         for root in self.paths.ckpt_dirs:
             for info in scan_checkpoints(Path(root), cache):
                 items.setdefault(info.name, info)
-        for model in self.remote.list("checkpoint", CHECKPOINT_SUFFIXES) if self.remote is not None else []:
+        for model in self.remote.models("checkpoint", CHECKPOINT_SUFFIXES) if self.remote is not None else []:
             # a local file of the same name wins; remote ones have no hash until downloaded (title = name)
             items.setdefault(model.name, CheckpointInfo(
                 filename=self.remote.local_path(model), name=model.name, model_name=model.name.rsplit(".", 1)[0],

@@ -65,7 +65,7 @@ class VaeRegistry:
                         path = (Path(dirpath) / fname).resolve()
                         items.setdefault(fname, VaeInfo(model_name=fname, filename=path))
         remote = {}
-        for model in self.remote.list("vae", VAE_SUFFIXES) if self.remote is not None else []:
+        for model in self.remote.models("vae", VAE_SUFFIXES) if self.remote is not None else []:
             name = model.name.rsplit("/", 1)[-1]
             if name not in items:  # a local file of the same name wins
                 path = self.remote.local_path(model)

@@ -45,7 +45,7 @@ class RemoteModels:
     def describe(self) -> str:
         return self.store.describe()
 
-    def list(self, kind: str, suffixes: tuple[str, ...]) -> list[RemoteModel]:
+    def models(self, kind: str, suffixes: tuple[str, ...]) -> list[RemoteModel]:
         """The store's models of `kind`; an unreachable store is logged and lists nothing (local files still do)."""
         folder = FOLDERS[kind]
         try:

@@ -214,7 +214,7 @@ class ModelCatalog:
             self._place(target, source, upload)
             digest = sha256_file(target, self.paths.hash_cache_file)
             now = time.time()
-            self._upsert(name, kind, oss_path if upload is None else f"upload:{upload_name or name}", target,
+            self._upsert(name, kind, str(oss_path) if upload is None else f"upload:{upload_name or name}", target,
                          digest, now)
             self._refresh(kind)
             return self._attrs(self._row(name)), True
