@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="objects from this size (MiB) go up as multipart / resumable uploads")
     add("--storage-allow-external-refs", action="store_true",
         help="accept oss:// and s3:// input references outside the configured bucket and prefix")
+    add("--models-url", type=str, default=None,
+        help="oss://bucket/prefix or s3://bucket/prefix holding Stable-diffusion/ and VAE/ folders: their models are "
+             "listed beside the local ones and downloaded on first use (same flags and credentials as --storage-url)")
+    add("--model-cache-gb", type=float, default=50.0,
+        help="disk budget of the --models-url cache (<data dir>/cache/remote-models), least recently used out; "
+             "0: unbounded")
     add("--outputs-retention-days", type=float, default=0.0,
         help="delete stored task results (and their records' image keys and base64 inputs) after this many "
              "days (0: keep forever)")

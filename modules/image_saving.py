@@ -15,8 +15,9 @@ _OUTDIR_OPTION = {"txt2img": "outdir_txt2img_samples", "img2img": "outdir_img2im
                   "extras": "outdir_extras_samples"}
 
 
-def samples_folder(options: Any, data_dir: Path, mode: str) -> Path:
-    """The folder for `mode`'s images from the options (`outdir_*`, `save_to_dirs`), created inside the data dir.
+def samples_folder(options: Any, data_dir: Path, mode: str, *, create: bool = True) -> Path:
+    """The folder for `mode`'s images from the options (`outdir_*`, `save_to_dirs`), created inside the data dir
+    (unless `create` is false: the files go to an object store, docs/storage.md).
 
     The option was confined when it was set; it is checked again here, where it is used, and the folder is made
     only after that check, on the resolved path (modules/path_guard.py): ForbiddenPathError naming the option.
@@ -26,4 +27,4 @@ def samples_folder(options: Any, data_dir: Path, mode: str) -> Path:
     folder = guard.confine(options.get(key), field=key)
     if options.get("save_to_dirs"):
         folder = guard.confine(f"{folder}/{time.strftime('%Y-%m-%d')}", field=key)
-    return make_dirs(folder, guard, field=key)
+    return make_dirs(folder, guard, field=key) if create else folder

@@ -66,7 +66,13 @@ def decode_base64_image(data: str, *, field: str, max_pixels: int) -> Image.Imag
         raise invalid from e
     if not raw:
         raise invalid
+    return decode_image_bytes(raw, field=field, max_pixels=max_pixels, invalid=invalid)
 
+
+def decode_image_bytes(raw: bytes, *, field: str, max_pixels: int,
+                       invalid: InvalidRequestError | None = None) -> Image.Image:
+    """Decodes image bytes (an upload, a stored object) with the rules of `decode_base64_image`."""
+    invalid = invalid or InvalidRequestError(f"{field}: not a decodable image", field=field)
     try:
         image = Image.open(io.BytesIO(raw))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

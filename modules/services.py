@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modules.errors import EaselError, ModelNotFoundError
+from modules.errors import EaselError, InvalidRequestError, ModelNotFoundError
 from modules.generation.build import BuildContext
 from modules.generation.limits import Limits
 from modules.generation.pipeline import GenerationPipeline
@@ -66,7 +66,7 @@ class Services:
     task_store: TaskStore
     queue: TaskQueue
     storage: Storage  # task inputs and results (the signed links serve these)
-    files: Storage  # the data dir: the A1111 outputs folders
+    files: Storage  # the data dir's output files (A1111 outputs folders, save_dir), in the object store if one
     links: LinkSigner
     webhooks: WebhookDispatcher
     catalog: ModelCatalog
@@ -130,11 +130,13 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.engine.generator import Generator
     from modules.engine.model_manager import ModelManager
     from modules.engine.optimize import OptimizeSettings, PipelineOptimizer
+    from modules.generation.inputs import InputImages
     from modules.generation.jobs import GenerationJobs
     from modules.generation.outputs import ResultWriter
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.loader import set_offline_env
     from modules.model_registry.vae import VaeRegistry
+    from modules.storage.data_dir import DataDirStore
     from modules.storage.factory import reference_reader, storage_from_url
     from modules.storage.local import LocalStorage
     from modules.storage.retention import RetentionPolicy, RetentionSweeper
@@ -157,9 +159,10 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     precision = choose_precision(cmd_opts)
     if precision.device.type == "cpu":
         configure_cpu_threads()
-    checkpoints = CheckpointRegistry(paths, hash_on_scan=hashing)
+    remote_models = _remote_models(cmd_opts, paths)
+    checkpoints = CheckpointRegistry(paths, hash_on_scan=hashing, remote=remote_models)
     checkpoints.refresh()
-    vaes = VaeRegistry(paths, hashing=hashing)
+    vaes = VaeRegistry(paths, hashing=hashing, remote=remote_models)
     vaes.refresh()
     models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
@@ -171,7 +174,9 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     queue.task_timeout = cmd_opts.task_timeout
     storage = storage_from_url(getattr(cmd_opts, "storage_url", None), cmd_opts, default_root=paths.outputs_dir,
                                data_dir=paths.data_dir)
-    files = LocalStorage(paths.data_dir)
+    # The A1111 outputs folders (save_images) and save_dir images: the data dir, or the object store itself.
+    files = DataDirStore(storage, paths.data_dir, paths.outputs_dir) if storage.is_object_store else \
+        LocalStorage(paths.data_dir)
     retention = RetentionSweeper(storage, task_store, RetentionPolicy.from_flags(
         getattr(cmd_opts, "outputs_retention_days", 0.0), getattr(cmd_opts, "outputs_retention", "")),
         getattr(cmd_opts, "retention_interval", 3600.0))
@@ -179,7 +184,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     secrets_file = paths.secrets_file
     migrate_secrets(paths.data_dir / LEGACY_SECRETS_FILE, secrets_file)
     links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
-                       ttl=cmd_opts.link_ttl)
+                       ttl=cmd_opts.link_ttl, storage=storage)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
     networks = _build_networks(paths, options, cmd_opts, hashing)
@@ -191,7 +196,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
         payload=lambda record: task_payload(record, links), max_attempts=cmd_opts.webhook_retries,
         backoff=cmd_opts.webhook_backoff, allow_private=cmd_opts.webhook_allow_private)
     queue.on_finished.append(webhooks.on_finished)
-    catalog = ModelCatalog(paths.tasks_db, paths, checkpoints, vaes, models)
+    catalog = ModelCatalog(paths.tasks_db, paths, checkpoints, vaes, models, references=references)
     _watch_model_options(options, models, vaes)
 
     from modules import script_callbacks, shared
@@ -199,7 +204,8 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.paths import REPO_ROOT
 
     scripts = load_scripts(list(extensions or []), REPO_ROOT)
-    pipeline = GenerationPipeline(BuildContext(limits, options, checkpoints, vaes, styles, scripts), storage, queue,
+    build_context = BuildContext(limits, options, checkpoints, vaes, styles, scripts, inputs=InputImages(references))
+    pipeline = GenerationPipeline(build_context, storage, queue,
                                   webhook_allow_private=cmd_opts.webhook_allow_private, face_restorers=face_restorers)
     jobs = GenerationJobs(options=options, models=models, generator=generator, scripts=scripts, storage=storage,
                           outputs=ResultWriter(storage, files, options, paths.data_dir), limits=limits,
@@ -221,6 +227,23 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     shared.bind(services)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services
+
+
+def _remote_models(cmd_opts: argparse.Namespace, paths):
+    """--models-url's models (modules/storage/model_cache.py), or None."""
+    url = getattr(cmd_opts, "models_url", None)
+    if not url:
+        return None
+    from modules.storage.factory import parse_storage_url, storage_from_url
+    from modules.storage.model_cache import RemoteModels
+
+    if parse_storage_url(url, field="--models-url").scheme == "file":
+        raise InvalidRequestError("--models-url: use oss://bucket/prefix or s3://bucket/prefix (local model folders "
+                                  "are --ckpt-dir, --vae-dir, ...)", field="--models-url")
+    store = storage_from_url(url, cmd_opts, default_root=paths.models_dir, data_dir=paths.data_dir)
+    budget = int(float(getattr(cmd_opts, "model_cache_gb", 50.0) or 0) * (1 << 30))
+    logger.info("--models-url: models from %s, cached in %s", store.describe(), paths.cache_dir / "remote-models")
+    return RemoteModels(store, paths.cache_dir / "remote-models", budget)
 
 
 def _converted_cache(cmd_opts: argparse.Namespace, paths: DataPaths, hashing: bool):

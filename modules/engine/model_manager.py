@@ -108,6 +108,8 @@ class ModelManager:
                 logger.info("switched to checkpoint %s from the RAM cache in %.3fs (%s)", info.title,
                             time.perf_counter() - started, self._cache_summary())
             else:
+                if info.fetch is not None:  # --models-url: into the local cache first
+                    info.fetch()
                 self._evict_for(self._estimate_bytes(info))
                 loaded = self._load_fn(info, device=self.precision.device, dtype=torch.float32,
                                        cache_dir=self.cache_dir, dtypes=self.precision.component_dtypes(),
@@ -217,7 +219,7 @@ class ModelManager:
         if path is None:
             pipe.vae.load_state_dict(self._own_vae_state)
         else:
-            vae_files.load_vae_into(pipe, path)
+            vae_files.load_vae_into(pipe, self.vaes.local_file(path))
         _place(pipe.vae, self.precision.device, self.precision.vae_dtype)
         self.vae_path = path
         logger.info("VAE: %s", path.name if path else "the checkpoint's own")

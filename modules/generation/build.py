@@ -2,15 +2,15 @@
 checkpoint, VAE, styles and scripts. Torch-free: the API process can build and check requests without a model."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from modules import images as image_utils
 from modules.engine import samplers
 from modules.errors import NotFoundError
 from modules.generation import hires
 from modules.generation.bodies import MODE_DEFAULTS, GenerationBody, Img2ImgBody, Txt2ImgBody
 from modules.generation.costs import check_plan
+from modules.generation.inputs import InputImages
 from modules.generation.limits import Limits, check_range, check_request
 from modules.generation.request import GenerationRequest, api_fields, field_default
 
@@ -25,6 +25,7 @@ class BuildContext:
     vaes: Any  # modules.model_registry.vae.VaeRegistry
     styles: Any  # modules.styles.StyleDatabase
     scripts: Any  # modules.scripts_runner.ScriptRegistry
+    inputs: InputImages = field(default_factory=InputImages)  # image fields: base64 or storage references
 
 
 def mode_of(body: GenerationBody) -> str:
@@ -58,7 +59,7 @@ def build_request(body: GenerationBody, ctx: BuildContext, *, is_api: bool = Tru
     if isinstance(body, Txt2ImgBody):
         _fill_txt2img(p, body, ctx.limits)
     elif isinstance(body, Img2ImgBody):
-        _fill_img2img(p, body, ctx.limits)
+        _fill_img2img(p, body, ctx.limits, ctx.inputs)
     _resolve_scripts(p, body, ctx)
     check_request(p, ctx.limits)
     return p
@@ -118,13 +119,13 @@ def _fill_txt2img(p: GenerationRequest, body: Txt2ImgBody, limits: Limits) -> No
         p.hr_scheduler = samplers.find_schedule(p.hr_scheduler, field_name="hr_scheduler").label
 
 
-def _fill_img2img(p: GenerationRequest, body: Img2ImgBody, limits: Limits) -> None:
+def _fill_img2img(p: GenerationRequest, body: Img2ImgBody, limits: Limits, inputs: InputImages) -> None:
     if not body.init_images:
         raise NotFoundError("Init image not found", field="init_images")
-    p.init_images = [image_utils.decode_base64_image(data, field=f"init_images[{i}]", max_pixels=limits.max_input_pixels)
+    p.init_images = [inputs.decode(data, field=f"init_images[{i}]", max_pixels=limits.max_input_pixels)
                      for i, data in enumerate(body.init_images)]
     if body.mask:
-        p.mask = image_utils.decode_base64_image(body.mask, field="mask", max_pixels=limits.max_input_pixels)
+        p.mask = inputs.decode(body.mask, field="mask", max_pixels=limits.max_input_pixels)
     if body.mask_blur is not None:
         check_range("mask_blur", body.mask_blur, 0, 64)
         p.mask_blur_x = p.mask_blur_y = body.mask_blur

@@ -17,7 +17,6 @@ from modules.generation.limits import Limits, check_request
 from modules.generation.outputs import ResultWriter
 from modules.generation.payload import from_payload, read_image
 from modules.generation.request import GenerationRequest, GenerationResult
-from modules.image_saving import samples_folder
 from modules.storage.base import Storage
 from modules.styles import apply_styles
 from modules.tasks.queue_base import Job
@@ -54,7 +53,7 @@ class GenerationJobs:
 
     # -- txt2img / img2img ----------------------------------------------------------------------------------------
     def generate(self, job: Job) -> Outcome:
-        p = from_payload(job.record.payload or {}, self.storage)
+        p = from_payload(job.record.payload or {}, self.storage, max_pixels=self.limits.max_input_pixels)
         p.task_id = job.id
         cached = self.result_cache.lookup(job) if self.result_cache is not None else None
         if cached is not None:
@@ -145,7 +144,7 @@ class GenerationJobs:
         from modules import postprocessing, upscalers
 
         payload = job.record.payload or {}
-        image = read_image(self.storage, payload["image"])
+        image = read_image(self.storage, payload["image"], max_pixels=self.limits.max_input_pixels)
         with upscalers.stop_check(lambda: job.control.interrupted):
             result, text = postprocessing.run_extras(image, max_pixels=self.limits.max_size ** 2,
                                                      face_restorers=self.face_restorers, **payload["params"])
@@ -161,6 +160,5 @@ class GenerationJobs:
         keys = self.outputs.store_results(job.id, [result], [None], fmt)
         job.usage.add_images([result])
         if payload.get("save_output"):
-            folder = samples_folder(self.options, self.outputs.data_dir, "extras")
-            self.outputs.save_to_folder(folder, [result], [None], [0], fmt)
+            self.outputs.save_to_folder(self.outputs.samples_folder("extras"), [result], [None], [0], fmt)
         return Outcome(images=keys, info=info)

@@ -3,8 +3,9 @@
 A task's results go to the result storage as `tasks/<task id>/<NNNNN>.<ext>`; with samples saving on (API
 `save_images`, WebUI jobs) each image of a generation also goes to the A1111 outputs folders
 (`<outdir>/<YYYY-MM-DD>/<NNNNN>-<seed>.<ext>`, the next free number, infotext embedded) through the image-saved
-extension callbacks. An image is encoded once per format and infotext: the copies share the bytes unless a
-callback changed the picture or its text.
+extension callbacks; `files` is a storage rooted at the data dir, or with `--storage-url oss://` / `s3://` the
+object store itself (modules/storage/data_dir.py: the outputs folder is the store's root). An image is encoded
+once per format and infotext: the copies share the bytes unless a callback changed the picture or its text.
 """
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def extension(fmt: str) -> str:
 
 
 class ResultWriter:
-    """`results`: the task result storage; `files`: a storage rooted at the data dir (the outputs folders)."""
+    """`results`: the task result storage; `files`: the data dir's files, data-dir-relative keys (the outputs
+    folders: local disk, or the object store through a DataDirStore)."""
 
     def __init__(self, results: Storage, files: Storage, options: Any, data_dir: Path):
         self.results = results
@@ -75,8 +77,12 @@ class ResultWriter:
 
     def save_samples(self, mode: str, result: GenerationResult, p: Any = None) -> list[str]:
         """Write a generation's images to the A1111 outputs folder of `mode`; returns the keys written."""
-        folder = samples_folder(self.options, self.data_dir, mode)
-        return self.save_to_folder(folder, result.images, result.infotexts, result.seeds, result.samples_format, p)
+        return self.save_to_folder(self.samples_folder(mode), result.images, result.infotexts, result.seeds,
+                                   result.samples_format, p)
+
+    def samples_folder(self, mode: str) -> Path:
+        """The outputs folder of `mode` (created on local disk only; object stores have no folders)."""
+        return samples_folder(self.options, self.data_dir, mode, create=not self.files.is_object_store)
 
     def save_to_folder(self, folder: Path, images: list[Image.Image], infotexts: Sequence[str | None],
                        seeds: list[int], fmt: str, p: Any = None) -> list[str]:

@@ -2,7 +2,6 @@
 reaches the storage can run the task."""
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +9,9 @@ from typing import Any
 from PIL import Image
 
 from modules import images as image_utils
-from modules.errors import EaselError, InvalidRequestError
+from modules.errors import InvalidRequestError
+from modules.generation.inputs import read_stored_image
+from modules.generation.limits import Limits
 from modules.generation.request import SERVER_FIELDS, GenerationRequest, api_fields
 from modules.storage.base import Storage
 
@@ -44,8 +45,9 @@ def to_payload(p: GenerationRequest, image_keys: dict[str, Any]) -> dict[str, An
     return payload
 
 
-def from_payload(payload: dict[str, Any], storage: Storage) -> GenerationRequest:
-    """The request a payload describes, its images read back from `storage`."""
+def from_payload(payload: dict[str, Any], storage: Storage, *,
+                 max_pixels: int = Limits.max_input_pixels) -> GenerationRequest:
+    """The request a payload describes, its images read back from `storage` (decoded as at the edge)."""
     p = GenerationRequest(mode=payload.get("mode", "txt2img"))
     for name in SERVER_FIELDS:
         if name in payload:
@@ -56,21 +58,17 @@ def from_payload(payload: dict[str, Any], storage: Storage) -> GenerationRequest
             continue
         value = payload[f.name]
         if rule.image == "many":
-            value = [read_image(storage, key) for key in value or []]
+            value = [read_image(storage, key, max_pixels=max_pixels) for key in value or []]
         elif rule.image == "one":
-            value = read_image(storage, value) if value else None
+            value = read_image(storage, value, max_pixels=max_pixels) if value else None
         setattr(p, f.name, value)
     return p
 
 
-def read_image(storage: Storage, key: str) -> Image.Image:
-    """A stored input image, decoded (EaselError when the stored bytes are not an image)."""
-    try:
-        image = Image.open(io.BytesIO(storage.read(key)))
-        image.load()
-    except OSError as e:
-        raise EaselError(f"the stored input image {key} cannot be read: {e}") from e
-    return image
+def read_image(storage: Storage, key: str, *, max_pixels: int = Limits.max_input_pixels) -> Image.Image:
+    """A stored input image, decoded with the rules of uploads (EaselError when the stored bytes are not an
+    image, NotFoundError when the object is gone)."""
+    return read_stored_image(storage, key, max_pixels=max_pixels)
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -9,7 +9,6 @@ from typing import Any
 
 from PIL import Image
 
-from modules import images as image_utils
 from modules import postprocessing
 from modules.errors import ConflictError, EaselError
 from modules.generation.bodies import GenerationBody
@@ -64,8 +63,9 @@ class GenerationPipeline:
 
     def submit_extras(self, image_b64: str, params: dict[str, Any], sub: Submission, *, field: str = "image",
                       save_output: bool = False, public: dict[str, Any] | None = None) -> TaskRecord:
-        """Queue one extras (upscale) task for a base64 image; `params` holds the A1111 extras fields."""
-        image = image_utils.decode_base64_image(image_b64, field=field, max_pixels=self.ctx.limits.max_input_pixels)
+        """Queue one extras (upscale) task for a base64 image (or a storage reference); `params` holds the A1111
+        extras fields."""
+        image = self.ctx.inputs.decode(image_b64, field=field, max_pixels=self.ctx.limits.max_input_pixels)
         return self.submit_extras_image(image, params, sub, save_output=save_output, public=public)
 
     def submit_extras_image(self, image: Image.Image, params: dict[str, Any], sub: Submission, *,
@@ -89,7 +89,9 @@ class GenerationPipeline:
         return task_id
 
     def _write_image(self, key: str, image: Image.Image) -> str:
-        return self.storage.write(key, png_bytes(image))
+        """Store an input image under `key`; an object of the store given by reference keeps its own key."""
+        stored = self.ctx.inputs.stored_key(image)
+        return stored if stored is not None else self.storage.write(key, png_bytes(image))
 
     def _enqueue(self, record: TaskRecord, sub: Submission) -> TaskRecord:
         if sub.webhook_url:

@@ -5,8 +5,10 @@ import difflib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modules.errors import ModelNotFoundError
 from modules.model_registry.hashes import sha256_file, shorthash
@@ -26,6 +28,7 @@ class CheckpointInfo:
     title: str = ""  # "sub/model.safetensors [abcdef0123]", or just the name while the hash is unknown
     config: Path | None = None  # A1111-style .yaml beside the file
     is_diffusers_dir: bool = False
+    fetch: Callable[[], Path] | None = None  # --models-url: downloads the file into the cache (before a load)
 
     def __post_init__(self) -> None:
         self.filename = Path(self.filename)
@@ -71,9 +74,10 @@ def scan_checkpoints(root: Path, cache_file: Path | None) -> list[CheckpointInfo
 class CheckpointRegistry:
     """Thread-safe catalogue of the checkpoints in `paths.ckpt_dirs`."""
 
-    def __init__(self, paths: DataPaths, *, hash_on_scan: bool = True):
+    def __init__(self, paths: DataPaths, *, hash_on_scan: bool = True, remote: Any = None):
         self.paths = paths
         self.hash_on_scan = hash_on_scan
+        self.remote = remote  # modules.storage.model_cache.RemoteModels (--models-url) or None
         self._lock = threading.RLock()
         self._items: list[CheckpointInfo] = []
 
@@ -84,6 +88,11 @@ class CheckpointRegistry:
         for root in self.paths.ckpt_dirs:
             for info in scan_checkpoints(Path(root), cache):
                 items.setdefault(info.name, info)
+        for model in self.remote.models("checkpoint", CHECKPOINT_SUFFIXES) if self.remote is not None else []:
+            # a local file of the same name wins; remote ones have no hash until downloaded (title = name)
+            items.setdefault(model.name, CheckpointInfo(
+                filename=self.remote.local_path(model), name=model.name, model_name=model.name.rsplit(".", 1)[0],
+                fetch=lambda model=model: self.remote.fetch(model)))
         ordered = sorted(items.values(), key=lambda i: i.name.lower())
         with self._lock:
             self._items = ordered

@@ -7,6 +7,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -43,11 +44,13 @@ def _vae_stem(path: Path) -> str:
 class VaeRegistry:
     """Thread-safe list of VAE files in `paths.vae_dirs`."""
 
-    def __init__(self, paths: DataPaths, *, hashing: bool = True):
+    def __init__(self, paths: DataPaths, *, hashing: bool = True, remote: Any = None):
         self.paths = paths
         self.hashing = hashing  # False with --no-hashing: no sha256, no "VAE hash"
+        self.remote = remote  # modules.storage.model_cache.RemoteModels (--models-url) or None
         self._lock = threading.RLock()
         self._items: list[VaeInfo] = []
+        self._remote: dict[Path, Any] = {}  # cache path -> RemoteModel
 
     def refresh(self) -> list[VaeInfo]:
         items: dict[str, VaeInfo] = {}
@@ -61,10 +64,23 @@ class VaeRegistry:
                     if not fname.startswith(".") and fname.lower().endswith(VAE_SUFFIXES):
                         path = (Path(dirpath) / fname).resolve()
                         items.setdefault(fname, VaeInfo(model_name=fname, filename=path))
+        remote = {}
+        for model in self.remote.models("vae", VAE_SUFFIXES) if self.remote is not None else []:
+            name = model.name.rsplit("/", 1)[-1]
+            if name not in items:  # a local file of the same name wins
+                path = self.remote.local_path(model)
+                items[name] = VaeInfo(model_name=name, filename=path)
+                remote[path] = model
         ordered = sorted(items.values(), key=lambda v: v.model_name.lower())
         with self._lock:
-            self._items = ordered
+            self._items, self._remote = ordered, remote
         return list(ordered)
+
+    def local_file(self, path: Path) -> Path:
+        """`path` as a file on disk: a --models-url VAE is downloaded into the cache first."""
+        with self._lock:
+            model = self._remote.get(Path(path))
+        return self.remote.fetch(model) if model is not None else path
 
     def list(self) -> list[VaeInfo]:
         with self._lock:

@@ -59,6 +59,14 @@ class ObjectInfo:
     etag: str | None = None
 
 
+@dataclass(frozen=True)
+class FolderListing:
+    """One level of a folder: the keys of its sub-folders ("tasks/abc") and its objects, both in key order."""
+
+    folders: list[str]
+    objects: list[ObjectInfo]
+
+
 class Storage(ABC):
     """Where results and inputs live. Keys are relative, "/"-separated and validated by `normalize_key`;
     a prefix names a folder ("tasks/abc" covers "tasks/abc/0.png", not "tasks/abcd/0.png")."""
@@ -91,6 +99,25 @@ class Storage(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under the folder `prefix` (recursively), in key order."""
+
+    def list_folder(self, prefix: str = "") -> FolderListing:
+        """One level under the folder `prefix` (object stores list it with a delimiter, not recursively)."""
+        folder = normalize_prefix(prefix)
+        start = len(folder) + 1 if folder else 0
+        folders: dict[str, None] = {}
+        objects = []
+        for info in self.list(folder):
+            rest = info.key[start:]
+            if "/" in rest:
+                folders.setdefault(info.key[:start] + rest.split("/", 1)[0], None)
+            else:
+                objects.append(info)
+        return FolderListing(sorted(folders), objects)
+
+    @property
+    def is_object_store(self) -> bool:
+        """Whether the objects live in a remote store (OSS, S3) rather than in local files."""
+        return self.scheme != "file"
 
     def read(self, key: str) -> bytes:
         """The stored bytes; NotFoundError when absent."""
@@ -137,7 +164,8 @@ class Storage(ABC):
 
     def write_new(self, key: str, data: bytes) -> str:
         """Store `data` only when nothing is stored under `key` yet; ConflictError otherwise (numbered output
-        files). Object stores check, then write (not atomic); local disk creates the file atomically."""
+        files). Atomic in every backend of Easel (local disk: O_EXCL; S3: `If-None-Match: *`; OSS:
+        `x-oss-forbid-overwrite`); this fallback for other backends checks, then writes."""
         if self.exists(key):
             raise ConflictError(f"stored object {key!r} already exists", field="key")
         return self.write(key, data)

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modules.errors import EaselError, InvalidRequestError, NotFoundError, StorageUnavailableError
-from modules.storage.base import ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
+from modules.errors import ConflictError, EaselError, InvalidRequestError, NotFoundError, StorageUnavailableError
+from modules.storage.base import FolderListing, ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
 from modules.storage.retry import GuardedStream, RetryPolicy, call_with_retries
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,8 @@ class OssStorage(Storage):
                 if code == "NoSuchBucket":
                     return StorageUnavailableError(f"{store}: bucket {self.bucket!r} does not exist "
                                                    f"(request id {rid})")
+                if code == "FileAlreadyExists":  # a put with x-oss-forbid-overwrite (write_new) lost
+                    return ConflictError(f"stored object {key!r} already exists", field="key")
                 if code == "NoSuchKey" or (status == 404 and not code):
                     return NotFoundError(f"stored object {key!r} not found", field="key")
                 if code in _TRANSIENT or status >= 500 or status == 429:
@@ -162,6 +164,14 @@ class OssStorage(Storage):
                 full, data, headers={"Content-Type": content_type(full)}))
         return normalize_key(key)
 
+    def write_new(self, key: str, data: bytes) -> str:
+        """A put with `x-oss-forbid-overwrite: true`: OSS itself refuses (409 FileAlreadyExists) when the key
+        exists, so two writers never both win."""
+        full = self._full(key)
+        self._call(f"writing {key!r}", key, lambda: self._bucket.put_object(
+            full, data, headers={"Content-Type": content_type(full), "x-oss-forbid-overwrite": "true"}))
+        return normalize_key(key)
+
     def write_file(self, key: str, path: Path) -> str:
         full = self._full(key)
         if Path(path).stat().st_size >= self.multipart_threshold:
@@ -201,6 +211,23 @@ class OssStorage(Storage):
                                  etag=(item.etag or "").strip('"') or None)
             if not page.is_truncated:
                 return
+            token = page.next_continuation_token
+
+    def list_folder(self, prefix: str = "") -> FolderListing:
+        folder = normalize_prefix(prefix)
+        full = (f"{self.prefix}/{folder}" if folder else self.prefix) if self.prefix else folder
+        wanted = f"{full}/" if full else ""
+        folders: list[str] = []
+        objects: list[ObjectInfo] = []
+        token = ""
+        while True:
+            page = self._call(f"listing {prefix!r}", prefix, lambda token=token: self._bucket.list_objects_v2(
+                prefix=wanted, delimiter="/", continuation_token=token, max_keys=1000))
+            folders += [self._relative(p.rstrip("/")) for p in page.prefix_list]
+            objects += [ObjectInfo(key=self._relative(item.key), size=int(item.size), mtime=float(item.last_modified),
+                                   etag=(item.etag or "").strip('"') or None) for item in page.object_list]
+            if not page.is_truncated:
+                return FolderListing(sorted(folders), sorted(objects, key=lambda o: o.key))
             token = page.next_continuation_token
 
     def delete_prefix(self, prefix: str) -> int:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modules.errors import EaselError, NotFoundError, StorageUnavailableError
-from modules.storage.base import ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
+from modules.errors import ConflictError, EaselError, NotFoundError, StorageUnavailableError
+from modules.storage.base import FolderListing, ObjectInfo, Storage, content_type, normalize_key, normalize_prefix
 from modules.storage.retry import GuardedStream, RetryPolicy, call_with_retries
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -75,6 +75,8 @@ class S3Storage(Storage):
                 status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
                 if code == "NoSuchBucket":
                     return StorageUnavailableError(f"{store}: bucket {self.bucket!r} does not exist")
+                if code == "PreconditionFailed" or status == 412:  # a conditional write (write_new) lost
+                    return ConflictError(f"stored object {key!r} already exists", field="key")
                 if code in _NOT_FOUND or status == 404:
                     return NotFoundError(f"stored object {key!r} not found", field="key")
                 if code in _AUTH or status == 403:
@@ -117,6 +119,14 @@ class S3Storage(Storage):
                 Bucket=self.bucket, Key=full, Body=data, **extra))
         return normalize_key(key)
 
+    def write_new(self, key: str, data: bytes) -> str:
+        """A conditional PUT (`If-None-Match: *`): the store itself refuses (412) when the key exists, so two
+        writers never both win. Stores without conditional writes answer 501 NotImplemented: a clear error."""
+        full = self._full(key)
+        self._call(f"writing {key!r}", key, lambda: self.client.put_object(
+            Bucket=self.bucket, Key=full, Body=data, ContentType=content_type(full), IfNoneMatch="*"))
+        return normalize_key(key)
+
     def write_file(self, key: str, path: Path) -> str:
         full = self._full(key)
         self._call(f"uploading {key!r}", key, lambda: self.client.upload_file(
@@ -153,6 +163,25 @@ class S3Storage(Storage):
                                  mtime=item["LastModified"].timestamp(), etag=str(item.get("ETag", "")).strip('"'))
             if not page.get("IsTruncated"):
                 return
+            token = page["NextContinuationToken"]
+
+    def list_folder(self, prefix: str = "") -> FolderListing:
+        folder = normalize_prefix(prefix)
+        full = (f"{self.prefix}/{folder}" if folder else self.prefix) if self.prefix else folder
+        wanted = f"{full}/" if full else ""
+        folders: list[str] = []
+        objects: list[ObjectInfo] = []
+        token: str | None = None
+        while True:
+            args = {"Bucket": self.bucket, "Prefix": wanted, "Delimiter": "/",
+                    **({"ContinuationToken": token} if token else {})}
+            page = self._call(f"listing {prefix!r}", prefix, lambda args=args: self.client.list_objects_v2(**args))
+            folders += [self._relative(p["Prefix"].rstrip("/")) for p in page.get("CommonPrefixes", [])]
+            objects += [ObjectInfo(key=self._relative(item["Key"]), size=int(item["Size"]),
+                                   mtime=item["LastModified"].timestamp(), etag=str(item.get("ETag", "")).strip('"'))
+                        for item in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return FolderListing(sorted(folders), sorted(objects, key=lambda o: o.key))
             token = page["NextContinuationToken"]
 
     def delete_prefix(self, prefix: str) -> int:

@@ -20,9 +20,10 @@ def public_params(record: TaskRecord) -> dict[str, Any]:
 
 
 def signed_urls(record: TaskRecord, links: LinkSigner, base_url: str | None = None) -> list[str]:
-    """Fresh signed links to the task's stored images (relative when no base URL is known)."""
+    """Fresh signed links to the task's stored images: the object store's signed URLs (OSS, S3), else Easel's
+    /storage links (relative when no base URL is known)."""
     base = base_url if base_url is not None else (record.base_url or "")
-    return [links.sign(key, base) for key in record.images]
+    return [links.result_url(key, base) for key in record.images]
 
 
 def task_payload(record: TaskRecord, links: LinkSigner, base_url: str | None = None) -> dict[str, Any]:

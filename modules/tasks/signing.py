@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import threading
@@ -11,8 +12,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from modules.errors import ForbiddenError
+from modules.errors import ForbiddenError, StorageUnavailableError
 
+logger = logging.getLogger(__name__)
 LINK_PREFIX = "/storage/"
 _secrets_lock = threading.Lock()
 
@@ -61,11 +63,27 @@ def _mac(secret: bytes, message: str) -> str:
 
 
 class LinkSigner:
-    """`/storage/<key>?expires=<unix>&signature=<hex>` with signature = HMAC-SHA256(secret, "<path>\\n<expires>")."""
+    """`/storage/<key>?expires=<unix>&signature=<hex>` with signature = HMAC-SHA256(secret, "<path>\\n<expires>").
 
-    def __init__(self, secret: bytes, ttl: int = 3600):
+    `result_url` gives clients the link to a stored result: the object store's own signed URL when the result
+    storage is OSS or S3 (`storage.signed_url`), else Easel's /storage link."""
+
+    def __init__(self, secret: bytes, ttl: int = 3600, storage=None):
         self.secret = secret
         self.ttl = ttl
+        self.storage = storage  # modules.storage.base.Storage of the task results, or None
+
+    def result_url(self, key: str, base_url: str = "") -> str:
+        """A link that serves the stored result `key` for `ttl` seconds without other credentials."""
+        if self.storage is not None and self.storage.is_object_store:
+            try:
+                url = self.storage.signed_url(key, self.ttl)
+            except StorageUnavailableError as e:  # signing needs credentials (an expired RAM role, ...)
+                logger.warning("cannot sign a store URL for %s, answering Easel's link: %s", key, e.message)
+                url = None
+            if url:
+                return url
+        return self.sign(key, base_url)
 
     def path(self, key: str) -> str:
         return LINK_PREFIX + key

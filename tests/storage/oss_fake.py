@@ -505,7 +505,11 @@ class _Handler(BaseHTTPRequestHandler):
                 raise OssRequestError(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
             obj = StoredObject(body, hashlib.md5(body).hexdigest().upper(), time.time(),
                                self.headers.get("Content-Type") or "application/octet-stream")
-            with self.oss.lock:
+            forbid = (self.headers.get("x-oss-forbid-overwrite") or "").lower() == "true"
+            with self.oss.lock:  # PutObject's documented x-oss-forbid-overwrite: 409 FileAlreadyExists
+                if forbid and (bucket, key) in self.oss.objects:
+                    raise OssRequestError(409, "FileAlreadyExists", "The object you specified already exists and "
+                                          "can not be overwritten.")
                 self.oss.objects[(bucket, key)] = obj
             return self._send(200, b"", {"ETag": f'"{obj.etag}"', "x-oss-hash-crc64ecma": str(obj.crc),
                                          "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode()})

@@ -4,12 +4,13 @@ through the real oss2 client). See conftest.py for how backends are registered."
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import httpx
 import pytest
 
-from modules.errors import ForbiddenPathError, InvalidRequestError, NotFoundError
+from modules.errors import ConflictError, ForbiddenPathError, InvalidRequestError, NotFoundError
 from modules.storage.base import Storage
 
 BINARY = bytes(range(256)) * 64
@@ -73,6 +74,45 @@ def test_list_is_by_folder_sorted_with_sizes(storage: Storage):
     assert all(i.mtime > 0 for i in listed)
     assert [i.key for i in storage.list("")] == ["p/b/1.png", "p/b/2.png", "p/b/deep/3.png", "p/bc/4.png", "q/5.png"]
     assert list(storage.list("missing")) == []
+
+
+def test_write_new_refuses_an_existing_key_in_the_store_itself(storage: Storage):
+    assert storage.write_new("n/00000.png", b"first") == "n/00000.png"
+    with pytest.raises(ConflictError):
+        storage.write_new("n/00000.png", b"second")
+    assert storage.read("n/00000.png") == b"first"
+
+
+def test_concurrent_write_new_has_exactly_one_winner(storage: Storage):
+    barrier, outcomes = threading.Barrier(6), []
+
+    def writer(index: int) -> None:
+        barrier.wait()
+        try:
+            storage.write_new("race/00000.png", f"writer {index}".encode())
+            outcomes.append(("won", index))
+        except ConflictError:
+            outcomes.append(("lost", index))
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [index for verdict, index in outcomes if verdict == "won"]
+    assert len(outcomes) == 6 and len(winners) == 1
+    assert storage.read("race/00000.png") == f"writer {winners[0]}".encode()
+
+
+def test_list_folder_is_one_level(storage: Storage):
+    for key in ("f/a/1.png", "f/a/deep/2.png", "f/b/3.png", "f/4.png", "f/5.png", "fx/6.png"):
+        storage.write(key, b"x" * 3)
+    level = storage.list_folder("f")
+    assert level.folders == ["f/a", "f/b"]
+    assert [(o.key, o.size) for o in level.objects] == [("f/4.png", 3), ("f/5.png", 3)]
+    assert storage.list_folder("f/a").folders == ["f/a/deep"]
+    root = storage.list_folder("")
+    assert root.folders == ["f", "fx"] and root.objects == []
+    assert storage.list_folder("missing").folders == [] and storage.list_folder("missing").objects == []
 
 
 def test_delete_and_delete_prefix(storage: Storage):

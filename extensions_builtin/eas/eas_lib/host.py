@@ -135,6 +135,18 @@ def read_stored_image(link: str, field: str, max_bytes: int) -> bytes:
         raise EasError(exc.status_code, exc.message, field=field) from exc
 
 
+def output_store() -> Any:
+    """Where save_dir images go when Easel keeps its output files in an object store (`--storage-url oss://`
+    / `s3://`): an OutputStore; None for local disk (and for a stock A1111 host)."""
+    from eas_lib.outputs import OutputStore
+
+    services = _easel_services()
+    files = getattr(services, "files", None) if services is not None else None
+    if files is None or not getattr(files, "is_object_store", False):
+        return None
+    return OutputStore(files, int(getattr(getattr(services, "links", None), "ttl", 3600)))
+
+
 def option(key: str, default: Any) -> Any:
     """A live option value (`shared.opts`), or `default` when the host has no such option."""
     return getattr(shared.opts, key, default) if shared.opts is not None else default

@@ -26,6 +26,7 @@ from eas_lib.outputs import failure_body, save_outputs, success_body
 from eas_lib.paths import SaveTarget, resolve_save_dir
 from eas_lib.request import CONTROLNET_FIELD, ManagedRequest, extract
 from modules.api.json_guard import read_body
+from modules.errors import EaselError
 
 log = logging.getLogger("eas")
 ROUTES = {"/sdapi/v1/txt2img": "txt2img", "/sdapi/v1/img2img": "img2img"}
@@ -88,9 +89,13 @@ class ManagedApiMiddleware:
             options = {k: host.option(k, d) for k, d in
                        (("grid_save", True), ("grid_only_if_multiple", True), ("grid_format", "png"))}
             try:
-                saved = await asyncio.to_thread(save_outputs, images, info, managed.mode, target, options)
+                saved = await asyncio.to_thread(save_outputs, images, info, managed.mode, target, options,
+                                                host.output_store())
             except OSError as exc:
                 raise EasError(500, f"save_dir: cannot write the images: {exc}", field="save_dir") from exc
+            except EaselError as exc:  # the object store: down (503), or refused the write
+                raise EasError(exc.status_code, f"save_dir: cannot store the images: {exc.message}",
+                               field="save_dir") from exc
         total = time.perf_counter() - started
         log.info("EAS %s id_task=%s uid=%s model=%s saved=%d in %.2fs", managed.mode, managed.id_task,
                  managed.uid, managed.checkpoint, len(saved.image_urls) if saved else 0, total)

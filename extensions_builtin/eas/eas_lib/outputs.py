@@ -19,10 +19,41 @@ EXIF_IFD, USER_COMMENT = 0x8769, 0x9286
 
 @dataclass
 class Saved:
-    """Paths in the caller's spelling: grid first, then one per image (`image_url`), then ControlNet maps."""
+    """Paths in the caller's spelling: grid first, then one per image (`image_url`), then ControlNet maps.
+    With an object store (`--storage-url oss://` / `s3://`) the paths are its references (`oss://bucket/key`)
+    and `signed_urls` / `mask_signed_urls` hold expiring HTTPS links to the same objects."""
 
     image_urls: list[str] = field(default_factory=list)
     mask_urls: list[str] = field(default_factory=list)
+    signed_urls: list[str] = field(default_factory=list)
+    mask_signed_urls: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutputStore:
+    """The object store the data dir's output files go to (modules.storage.data_dir.DataDirStore: data-dir
+    relative keys) and how long its signed URLs last."""
+
+    store: Any
+    ttl: int
+
+
+class _Sink:
+    """Writes one file under the save_dir: to local disk (no overwrite, no symlinks), or to the object store
+    (`write_new`: the store refuses an existing key)."""
+
+    def __init__(self, target: SaveTarget, store: OutputStore | None):
+        self.target, self.store = target, store
+        self.base = target.real.relative_to(target.root.resolve()).as_posix() if store is not None else ""
+
+    def put(self, folder: str, name: str, blob: bytes) -> tuple[str, str | None]:
+        """(url in the response, signed URL or None)."""
+        if self.store is None:
+            write_new_file(make_output_dir(self.target, *folder.split("/")) / name, blob)
+            return f"{self.target.shown}/{folder}/{name}", None
+        key = "/".join(p for p in (self.base if self.base != "." else "", folder, name) if p)
+        self.store.store.write_new(key, blob)
+        return self.store.store.reference(key), self.store.store.signed_url(key, self.store.ttl)
 
 
 def _extension(data: bytes) -> str:
@@ -56,37 +87,31 @@ def encode_with_infotext(image: Image.Image, fmt: str, infotext: str) -> tuple[b
 
 
 def save_outputs(images_b64: list[str], info: dict[str, Any], mode: str, target: SaveTarget,
-                 options: dict[str, Any]) -> Saved:
+                 options: dict[str, Any], store: OutputStore | None = None) -> Saved:
     """Write every image as `<mode>-images/<date>/<uuid>-<seed>.<ext>` (bytes as generated, infotext included),
     a grid as `<mode>-grids/<date>/grid-<uuid>.<ext>` when A1111 would save one, and images beyond the
-    generated ones (ControlNet detected maps) as `controlnet_mask/<date>/<uuid>.png`."""
+    generated ones (ControlNet detected maps) as `controlnet_mask/<date>/<uuid>.png`; under the save_dir on
+    local disk, or at the same data-dir path in the object store `store`."""
     date = datetime.date.today().isoformat()
     infotexts = list(info.get("infotexts") or [])
     seeds = list(info.get("all_seeds") or [])
     count = len(infotexts) if infotexts else len(images_b64)
     blobs = [base64.b64decode(data) for data in images_b64]
-    saved, urls = Saved(), []
-    if blobs[:count]:
-        folder = make_output_dir(target, f"{mode}-images", date)
-        for index, blob in enumerate(blobs[:count]):
-            seed = seeds[index] if index < len(seeds) else index
-            name = f"{uuid.uuid4()}-{seed}.{_extension(blob)}"
-            write_new_file(folder / name, blob)
-            urls.append(f"{target.shown}/{mode}-images/{date}/{name}")
+    sink, saved = _Sink(target, store), Saved()
+    written: list[tuple[str, str | None]] = []
+    for index, blob in enumerate(blobs[:count]):
+        seed = seeds[index] if index < len(seeds) else index
+        written.append(sink.put(f"{mode}-images/{date}", f"{uuid.uuid4()}-{seed}.{_extension(blob)}", blob))
     if options.get("grid_save", True) and (count > 1 or (count == 1 and not options.get("grid_only_if_multiple", True))):
         pictures = [Image.open(io.BytesIO(blob)) for blob in blobs[:count]]
         data, ext = encode_with_infotext(make_grid(pictures), str(options.get("grid_format", "png")),
                                          infotexts[0] if infotexts else "")
-        name = f"grid-{uuid.uuid4()}.{ext}"
-        write_new_file(make_output_dir(target, f"{mode}-grids", date) / name, data)
-        urls.insert(0, f"{target.shown}/{mode}-grids/{date}/{name}")
-    if blobs[count:]:
-        folder = make_output_dir(target, "controlnet_mask", date)
-        for blob in blobs[count:]:
-            name = f"{uuid.uuid4()}.{_extension(blob)}"
-            write_new_file(folder / name, blob)
-            saved.mask_urls.append(f"{target.shown}/controlnet_mask/{date}/{name}")
-    saved.image_urls = urls
+        written.insert(0, sink.put(f"{mode}-grids/{date}", f"grid-{uuid.uuid4()}.{ext}", data))
+    masks = [sink.put(f"controlnet_mask/{date}", f"{uuid.uuid4()}.{_extension(blob)}", blob) for blob in blobs[count:]]
+    saved.image_urls = [url for url, _ in written]
+    saved.mask_urls = [url for url, _ in masks]
+    saved.signed_urls = [signed for _, signed in written if signed]
+    saved.mask_signed_urls = [signed for _, signed in masks if signed]
     return saved
 
 
@@ -98,6 +123,10 @@ def success_body(*, images: list[str], info: str, id_task: str, seeds: list[Any]
                                   "seed": ",".join(str(s) for s in seeds), "error_msg": "", "total_time": total_time}
     if saved and saved.mask_urls:
         parameters["image_mask_url"] = ",".join(saved.mask_urls)
+    if saved and saved.signed_urls:  # --storage-url oss:// / s3://: image_url holds the store's references
+        parameters["image_signed_url"] = ",".join(saved.signed_urls)
+    if saved and saved.mask_signed_urls:
+        parameters["image_mask_signed_url"] = ",".join(saved.mask_signed_urls)
     if uid is not None:
         parameters["uid"] = uid
     return {"images": images, "parameters": parameters, "info": info}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modules.paths import SERVER_FILES, private_paths
 
@@ -24,6 +25,8 @@ class FileBrowserConfig:
     protected: the server's private files, out of every route's reach (None: the data dir's defaults).
     server_files: the server's settings files, writable only with `allow_config` (None: the data dir's defaults).
     allow_config: `--filebrowser-allow-config`.
+    store: the object store of the outputs (`--storage-url oss://` / `s3://`: a modules.storage Storage), listed
+      and downloaded read-only under /store/...; None with local storage (the outputs are in the data dir).
     """
 
     data_dir: Path
@@ -35,6 +38,7 @@ class FileBrowserConfig:
     protected: tuple[Path, ...] | None = None
     server_files: tuple[Path, ...] | None = None
     allow_config: bool = False
+    store: Any = None
 
     @property
     def protected_paths(self) -> tuple[Path, ...]:

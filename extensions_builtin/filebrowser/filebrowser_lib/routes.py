@@ -115,6 +115,10 @@ def build_router(config: FileBrowserConfig) -> APIRouter:
         return {"deleted": target.rel}
 
     router.include_router(build_tus_router(config, guard, store))
+    if config.store is not None:
+        from .store_routes import build_store_router
+
+        router.include_router(build_store_router(config.store))
     return router
 
 

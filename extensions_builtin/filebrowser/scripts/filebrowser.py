@@ -53,7 +53,14 @@ def config_from_shared() -> FileBrowserConfig:
                              / "hashes.json",
                              protected=getattr(paths, "private_paths", None),
                              server_files=getattr(paths, "server_files", None),
-                             allow_config=bool(getattr(shared.cmd_opts, "filebrowser_allow_config", False)))
+                             allow_config=bool(getattr(shared.cmd_opts, "filebrowser_allow_config", False)),
+                             store=_object_store())
+
+
+def _object_store() -> Any:
+    """The outputs' object store (`--storage-url oss://` / `s3://`), or None when the outputs are local files."""
+    storage = getattr(shared.services, "storage", None)
+    return storage if getattr(storage, "is_object_store", False) else None
 
 
 def on_app_started(_demo: Any, app: Any) -> None:
@@ -63,7 +70,8 @@ def on_app_started(_demo: Any, app: Any) -> None:
         return
     config = config_from_shared()
     install(app, config)
-    log.info("FileBrowser: /filebrowser/api over %s%s", config.data_dir, " (read-only)" if config.readonly else "")
+    log.info("FileBrowser: /filebrowser/api over %s%s%s", config.data_dir, " (read-only)" if config.readonly else "",
+             f"; /filebrowser/api/store over {config.store.describe()}" if config.store is not None else "")
 
 
 def on_ui_tabs() -> list[tuple[Any, str, str]]:

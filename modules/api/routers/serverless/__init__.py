@@ -13,8 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from modules.errors import EaselError, NotFoundError, QueueFullError
+from modules.errors import EaselError, InvalidRequestError, NotFoundError, QueueFullError
+from modules.generation.inputs import MAX_STORED_INPUT_BYTES
 from modules.path_guard import PathGuard, is_within
+from modules.storage.base import normalize_key
+from modules.storage.references import is_reference
 
 _PATH_HINT = re.compile(r"\.(png|jpe?g|webp|bmp|gif)$", re.IGNORECASE)
 
@@ -60,20 +63,46 @@ def stored_path(services, value: str, field: str) -> Path:
     return path
 
 
-def image_input(services, value: str | None, field: str) -> str | None:
-    """An image given as base64 (or a data: URL) or as a stored path; returns base64."""
+def image_input(services, value: str | None, field: str, *, inline: bool = False) -> str | None:
+    """An image field as the pipeline takes it: base64 (or a data: URL) as given; an `oss://` / `s3://`
+    reference as given (the pipeline reads it through the store, docs/storage.md); a stored path read into
+    base64: a file in the data dir, else, with an object store, a key relative to it (turned into its
+    reference). `inline` reads references into base64 too (ControlNet unit images, decoded by the extension)."""
     if not value or not isinstance(value, str) or value.startswith("data:"):
         return value
+    if is_reference(value):
+        return _read_reference(services, value.strip(), field) if inline else value.strip()
     if len(value) < 1024 and (value.startswith(("/", "./", "../")) or _PATH_HINT.search(value)):
-        path = stored_path(services, value, field)
-        if path.stat().st_size > 64 * 1024 * 1024:
-            raise EaselError(f"{field}: stored image too large")
+        try:
+            path = stored_path(services, value, field)
+        except NotFoundError:
+            if not services.storage.is_object_store:
+                raise
+            reference = services.storage.reference(_store_key(value, field))
+            return _read_reference(services, reference, field) if inline else reference
+        if path.stat().st_size > MAX_STORED_INPUT_BYTES:
+            raise InvalidRequestError(f"{field}: stored image too large", field=field)
         return base64.b64encode(path.read_bytes()).decode("ascii")
     return value
 
 
+def _store_key(value: str, field: str) -> str:
+    try:
+        return normalize_key(value.lstrip("/"))
+    except EaselError as e:
+        raise type(e)(f"{field}: {e.message}", field=field) from e
+
+
+def _read_reference(services, reference: str, field: str) -> str:
+    data = services.references.read(reference, field=field, max_bytes=MAX_STORED_INPUT_BYTES)
+    return base64.b64encode(data).decode("ascii")
+
+
 def result_paths(services, keys: list[str]) -> list[str]:
-    """Storage keys as data-dir-relative paths (usable again as stored-path inputs)."""
+    """Where the results are, usable again as image inputs: data-dir-relative paths on local disk, the store's
+    references (`oss://bucket/prefix/tasks/...`) with an object store."""
+    if services.storage.is_object_store:
+        return [services.storage.reference(key) for key in keys]
     outputs = services.paths.outputs_dir.resolve().relative_to(services.paths.data_dir.resolve()).as_posix()
     return [f"{outputs}/{key}" for key in keys]
 

@@ -1,7 +1,8 @@
 """POST /txt2img, /img2img and /extra_images of the serverless API.
 
-`stable_diffusion_model` (required) and `sd_vae` become per-request overrides; images may be base64 or stored
-paths; results are stored and returned as signed `ossUrl` links. `Request-Type: async` answers `{taskId, status}`
+`stable_diffusion_model` (required) and `sd_vae` become per-request overrides; images may be base64, stored paths
+or `oss://` / `s3://` references (serverless `image_input`); results are stored and returned as signed `ossUrl`
+links (the object store's own signed URLs with `--storage-url oss://` / `s3://`). `Request-Type: async` answers `{taskId, status}`
 at once; the `taskId` header (or `?task_id=`) chooses the id.
 """
 from __future__ import annotations
@@ -71,11 +72,9 @@ async def _run(record: TaskRecord, services: Services, request: Request, respons
     return _answer(services, record, request, response, record.error or "success")
 
 
-async def _generate(body: ServerlessTxt2Img | ServerlessImg2Img, services: Services, user: str | None,
-                    request: Request, response: Response) -> dict:
-    existing = ts.find_idempotent(services, user, ts.idempotency_key(request))
-    if existing is not None:
-        return await _run(existing, services, request, response)
+def _submit(body: ServerlessTxt2Img | ServerlessImg2Img, services: Services, sub) -> TaskRecord:
+    """Resolve the spec's model and image fields (stored paths and ControlNet references are read here, off the
+    event loop), then submit."""
     _apply_models(body, services)
     if isinstance(body, ServerlessImg2Img):
         body.init_images = [image_input(services, v, f"init_images[{i}]") or "" for i, v in
@@ -84,8 +83,16 @@ async def _generate(body: ServerlessTxt2Img | ServerlessImg2Img, services: Servi
     alwayson = body.alwayson_scripts or {}
     for unit_index, unit in enumerate((alwayson.get("controlnet") or {}).get("args") or []):
         if isinstance(unit, dict) and isinstance(unit.get("image"), str):
-            unit["image"] = image_input(services, unit["image"], f"controlnet.args[{unit_index}].image")
-    record = await asyncio.to_thread(services.pipeline.submit, body, ts.submission(request, user, body))
+            unit["image"] = image_input(services, unit["image"], f"controlnet.args[{unit_index}].image", inline=True)
+    return services.pipeline.submit(body, sub)
+
+
+async def _generate(body: ServerlessTxt2Img | ServerlessImg2Img, services: Services, user: str | None,
+                    request: Request, response: Response) -> dict:
+    existing = ts.find_idempotent(services, user, ts.idempotency_key(request))
+    if existing is not None:
+        return await _run(existing, services, request, response)
+    record = await asyncio.to_thread(_submit, body, services, ts.submission(request, user, body))
     return await _run(record, services, request, response)
 
 
@@ -110,8 +117,11 @@ async def extra_images(body: ServerlessExtras, services: ServicesDep, user: ApiU
     existing = ts.find_idempotent(services, user, ts.idempotency_key(request))
     if existing is not None:
         return await _run(existing, services, request, response)
-    data = image_input(services, body.image, "image") or ""
     params = body.model_dump(exclude={"image", "webhook_url", "stable_diffusion_model"})
-    record = await asyncio.to_thread(services.pipeline.submit_extras, data, params, ts.submission(request, user, body),
-                                     public=body.model_dump())
+    sub = ts.submission(request, user, body)
+
+    def submit() -> TaskRecord:
+        data = image_input(services, body.image, "image") or ""
+        return services.pipeline.submit_extras(data, params, sub, public=body.model_dump())
+    record = await asyncio.to_thread(submit)
     return await _run(record, services, request, response)

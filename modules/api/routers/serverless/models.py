@@ -1,5 +1,6 @@
-"""GET/POST /models and GET/PUT/DELETE /models/{model_name}: register a model from a stored path (`ossPath`,
-relative to the data dir) or an upload (multipart `file`); the checkpoint and VAE registries see it at once."""
+"""GET/POST /models and GET/PUT/DELETE /models/{model_name}: register a model from a stored path (`ossPath`:
+relative to the data dir, or an `oss://` / `s3://` object downloaded from the configured store) or an upload
+(multipart `file`); the checkpoint and VAE registries see it at once."""
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,8 @@ router = new_router("serverless-models")
 
 
 class ModelAttributes(BaseModel):
-    """The spec's ModelAttributes; `etag`, `status` and the times are computed by Easel (given values ignored)."""
+    """The spec's ModelAttributes; `status` and the times are computed by Easel (given values ignored). `etag`
+    (and Easel's `sha256`), given with an `oss://` / `s3://` ossPath, must match the stored object."""
 
     model_config = ConfigDict(extra="ignore")
     type: str | None = None
@@ -24,6 +26,7 @@ class ModelAttributes(BaseModel):
     ossPath: str | None = None  # noqa: N815 - the spec's name
     etag: str | None = None
     status: str | None = None
+    sha256: str | None = None
 
 
 async def _register(request: Request, services, name: str | None, replace: bool) -> tuple[dict[str, Any], bool]:
@@ -46,7 +49,8 @@ async def _register(request: Request, services, name: str | None, replace: bool)
         raise InvalidRequestError(f"body: expected ModelAttributes JSON ({e})", field="body") from e
     if name and body.name and body.name != name:
         raise InvalidRequestError(f"name: {body.name!r} differs from the path's {name!r}", field="name")
-    return await _to_thread(catalog.register, name or body.name, body.type, oss_path=body.ossPath, replace=replace)
+    return await _to_thread(catalog.register, name or body.name, body.type, oss_path=body.ossPath, replace=replace,
+                            etag=body.etag, sha256=body.sha256)
 
 
 async def _to_thread(fn, *args, **kwargs):
