@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--nowebui", action="store_true", help="serve the API only, without the WebUI (default port 7861)")
     add("--api", action="store_true", help="accepted for A1111 compatibility; the API is always on")
     add("--api-auth", type=str, default=None, help='HTTP Basic credentials for the API, "user:pass[,user2:pass2]"')
+    add("--users-file", type=str, default=None,
+        help="JSON file of users (name, argon2/bcrypt password hash, role admin|user, hashed API tokens, quotas); "
+             "one login for the API, the WebUI and the FileBrowser; admin routes write it back (docs/users.md)")
+    add("--login-max-failures", type=int, default=5,
+        help="failed logins of one user name within --login-window before it is locked out (429 + Retry-After)")
+    add("--login-window", type=float, default=300.0, help="seconds over which failed logins are counted")
+    add("--login-lockout", type=float, default=300.0, help="seconds a locked-out user name or address stays locked")
     add("--api-log", action="store_true", help="log one line per API request")
     add("--api-server-stop", action="store_true", help="enable /sdapi/v1/server-stop, -restart and -kill")
     add("--timeout-keep-alive", type=int, default=30, help="uvicorn keep-alive timeout in seconds")

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from modules.storage.references import ReferenceReader
     from modules.storage.retention import RetentionSweeper
     from modules.tasks.model_catalog import ModelCatalog
+    from modules.users.directory import UserDirectory
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)  # GET /metrics (modules/observability.py wires it)
     guard: PromptGuard | None = None  # the prompt guardrail
     censor: NsfwCensor | None = None  # --enable-nsfw-censor
+    users: UserDirectory | None = None  # who may log in (--users-file, --api-auth, --gradio-auth): modules/users
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -224,6 +226,9 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.observability import attach
 
     attach(services)  # metrics, task usage, prompt guardrail, NSFW censor, --result-cache
+    from modules.users.wiring import attach_users
+
+    attach_users(services)  # the user directory, per-user quotas and the queue's per-user running limit
     shared.bind(services)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services

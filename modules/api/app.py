@@ -12,7 +12,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 
-from modules.api.auth import parse_credentials, require_api_or_ui_auth
+from modules.api.auth import require_api_or_ui_auth
 from modules.api.errors import install_error_handlers
 from modules.api.json_guard import JsonBodyGuard
 from modules.api.routers import (
@@ -30,6 +30,7 @@ from modules.api.routers import (
     serverless,
     tasks,
     usage,
+    users,
 )
 from modules.metrics import route_label
 from modules.services import Services
@@ -50,12 +51,13 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="Easel", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None, description="AUTOMATIC1111-compatible Stable Diffusion API")
     app.state.services = services
-    app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
+    app.state.users = services.users  # modules/api/auth.py checks every login against it
     install_error_handlers(app)
     _install_middleware(app, services)
     for module in (generation, progress, info, extras, scripts, resources, networks, server, internal, usage, safety,
-                   metrics):
+                   metrics, users):
         app.include_router(module.router)
+    app.include_router(users.me_router)
     # Tasks: native task routes and the serverless API
     app.include_router(tasks.router)
     for router in serverless.routers():

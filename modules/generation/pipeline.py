@@ -45,6 +45,7 @@ class GenerationPipeline:
         self.queue = queue
         self.webhook_allow_private = webhook_allow_private
         self.guard: Any = None  # modules.safety.guardrail.PromptGuard: prompts checked before anything is stored
+        self.quotas: Any = None  # modules.users.quota.UserQuotas: per-user priority and waiting-task limit
 
     def submit(self, body: GenerationBody, sub: Submission) -> TaskRecord:
         """Queue a txt2img/img2img body. InvalidRequestError (422) for bad input, QueueFullError (429) past the
@@ -98,6 +99,8 @@ class GenerationPipeline:
             check_webhook_url(sub.webhook_url, self.webhook_allow_private)
         record.idempotency_key, record.webhook_url, record.base_url = sub.idempotency_key, sub.webhook_url, sub.base_url
         try:
+            if self.quotas is not None:
+                self.quotas.admit(record)
             return self.queue.submit(record)
         except ConflictError:  # taken meanwhile by another submission: its inputs are not ours to delete
             raise

@@ -1,17 +1,23 @@
-"""The embedded task queue: in process, FIFO, every transition recorded in the task store so a restart loses
-nothing. Workers (modules/tasks/worker.py) claim jobs from it on their own threads."""
+"""The embedded task queue: in process, every transition recorded in the task store so a restart loses nothing.
+Workers (modules/tasks/worker.py) claim jobs from it on their own threads.
+
+Order: higher priority first; within a priority, users take turns (the user served longest ago goes next, so
+one user's 200 tasks do not starve another's one); each user's own tasks in submission order. A user at their
+`running_limit` (max_running_jobs) is passed over until one of their tasks ends."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from modules.errors import NotFoundError, QueueFullError
 from modules.step_control import StepControl
-from modules.tasks.common import TaskProgress, TaskStatus
+from modules.tasks.common import PRIORITIES, TaskProgress, TaskStatus
 from modules.tasks.queue_base import FinishedListener, Job, Preview, TaskQueue
 from modules.tasks.store_base import TaskRecord, TaskStore
 
@@ -44,6 +50,10 @@ class InProcessTaskQueue(TaskQueue):
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future]]] = {}
         self._durations: deque[float] = deque(maxlen=20)
         self._stopping = False
+        self._owner: dict[str, tuple[str | None, int]] = {}  # waiting id -> (user, priority rank: 0 is highest)
+        self._served: dict[str | None, int] = {}  # user -> when a task of theirs last started (a serial number)
+        self._serial = itertools.count(1)
+        self.running_limit: Callable[[str | None], int | None] = lambda _user: None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -76,7 +86,7 @@ class InProcessTaskQueue(TaskQueue):
                 logger.warning("task %s was running when the server stopped: re-queued once", record.id)
                 self.store.requeue(record.id)
             with self._cond:
-                self._waiting.append(record.id)
+                self._enqueue_locked(record)
                 queued += 1
                 self._cond.notify_all()
         logger.info("task queue: %d tasks waiting after recovery", queued)
@@ -93,9 +103,50 @@ class InProcessTaskQueue(TaskQueue):
                                      retry_after=self.retry_after())
             record.status = TaskStatus.WAITING
             self.store.create(record)
-            self._waiting.append(record.id)
+            self._enqueue_locked(record)
             self._cond.notify_all()
         return record
+
+    def _enqueue_locked(self, record: TaskRecord) -> None:
+        rank = PRIORITIES.index(record.priority) if record.priority in PRIORITIES else PRIORITIES.index("normal")
+        self._owner[record.id] = (record.user, rank)
+        self._waiting.append(record.id)
+
+    def _next_locked(self) -> str | None:
+        """The waiting id to run next (see the module doc), or None when every waiting user is at their limit."""
+        running: dict[str | None, int] = {}
+        for live in self._running.values():
+            running[live.job.record.user] = running.get(live.job.record.user, 0) + 1
+        return self._pick(list(self._waiting), self._served, running)
+
+    def _pick(self, waiting: list[str], served: dict[str | None, int], running: dict[str | None, int] | None) -> str | None:
+        best: tuple[int, int, int] | None = None
+        chosen, seen = None, set()
+        for position, task_id in enumerate(waiting):
+            user, rank = self._owner.get(task_id, (None, 1))
+            if (user, rank) in seen:  # only each user's first task per priority competes
+                continue
+            seen.add((user, rank))
+            limit = self.running_limit(user) if running is not None else None
+            if limit is not None and running is not None and running.get(user, 0) >= limit:
+                continue
+            key = (rank, served.get(user, 0), position)
+            if best is None or key < best:
+                best, chosen = key, task_id
+        return chosen
+
+    def _run_order_locked(self) -> list[str]:
+        """The waiting ids in the order they would start if nothing else arrived (limits aside)."""
+        waiting, served, order = list(self._waiting), dict(self._served), []
+        serial = max(served.values(), default=0)
+        while waiting:
+            task_id = self._pick(waiting, served, None)
+            assert task_id is not None
+            waiting.remove(task_id)
+            order.append(task_id)
+            serial += 1
+            served[self._owner.get(task_id, (None, 1))[0]] = serial
+        return order
 
     async def _finished_or(self, task_id: str, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -125,6 +176,7 @@ class InProcessTaskQueue(TaskQueue):
             waiting_here = task_id in self._waiting
             if waiting_here:
                 self._waiting.remove(task_id)
+                self._owner.pop(task_id, None)
             running = self._running.get(task_id)
         if running is not None:
             self.store.request_cancel(task_id)
@@ -164,7 +216,7 @@ class InProcessTaskQueue(TaskQueue):
 
     def pending(self) -> list[TaskRecord]:
         with self._cond:
-            ids = list(self._waiting)
+            ids = self._run_order_locked()
         records = (self.store.get(task_id) for task_id in ids)
         return [r for r in records if r is not None and r.status == TaskStatus.WAITING]
 
@@ -198,14 +250,16 @@ class InProcessTaskQueue(TaskQueue):
         deadline = time.monotonic() + timeout
         while True:
             with self._cond:
-                while not self._waiting and not self._stopping:
+                while not self._stopping and (task_id := self._next_locked()) is None:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return None
                     self._cond.wait(timeout=left)
-                if self._stopping:
+                if self._stopping or task_id is None:
                     return None
-                task_id = self._waiting.popleft()
+                self._waiting.remove(task_id)
+                user, _rank = self._owner.pop(task_id, (None, 1))
+                self._served[user] = next(self._serial)
             started = time.time()
             record = self.store.mark_running(task_id, started)
             if record is None:  # cancelled meanwhile, or run by another process
@@ -226,6 +280,7 @@ class InProcessTaskQueue(TaskQueue):
                  error: str | None = None, error_code: int | None = None) -> TaskRecord | None:
         with self._cond:
             self._running.pop(job.id, None)
+            self._cond.notify_all()  # a user below their running limit again may have waiting tasks
         self._durations.append(time.time() - (job.record.started_at or time.time()))
         return self._finish(job.id, status, images=images, info=info, error=error, error_code=error_code)
 

@@ -8,7 +8,7 @@ import gradio as gr
 from starlette.routing import Mount
 
 from modules import script_callbacks
-from modules.api.auth import UiRouteGuard
+from modules.api.auth import UiRouteGuard, gradio_login
 from modules.extensions import javascript_files, stylesheets
 from modules.paths import REPO_ROOT
 from modules.ui.extras import build_extras
@@ -45,17 +45,11 @@ def hidden_tabs(cmd_opts) -> set[str]:
     return {name.strip().lower() for name in spec.split(",") if name.strip()}
 
 
-def parse_gradio_auth(spec: str | None) -> list[tuple[str, str]] | None:
-    """`--gradio-auth "u:p[,u2:p2]"` as Gradio's list of (user, password)."""
-    if not spec:
-        return None
-    pairs = []
-    for item in spec.split(","):
-        user, sep, password = item.strip().partition(":")
-        if not sep or not user:
-            raise ValueError(f"--gradio-auth: expected user:password, got {item!r}")
-        pairs.append((user, password))
-    return pairs
+def _end_sessions(gradio_app, name: str) -> None:
+    """A removed user's WebUI login cookies stop working (Gradio keeps them as token -> name)."""
+    tokens = getattr(gradio_app, "tokens", {})
+    for token in [t for t, user in tokens.items() if user == name]:
+        tokens.pop(token, None)
 
 
 def build_ui(services) -> gr.Blocks:
@@ -87,11 +81,14 @@ def build_ui(services) -> gr.Blocks:
 
 
 def mount_ui(app, services, demo: gr.Blocks) -> gr.Blocks:
-    auth = parse_gradio_auth(getattr(services.cmd_opts, "gradio_auth", None))
+    users = services.users
+    auth = gradio_login(users) if users is not None and users.ui_protected else None
     gr.mount_gradio_app(app, demo, path="/", head=_head(services), css=_css(services), auth=auth,
                         allowed_paths=[str(p) for p in output_roots(services)], show_error=True)
     for route in app.routes:  # the mounted Gradio app, for /internal/* auth (its login cookie)
         if isinstance(route, Mount) and route.path in ("", "/"):
             app.state.gradio_app = route.app
+    if users is not None:
+        users.on_removed.append(lambda name: _end_sessions(app.state.gradio_app, name))
     app.add_middleware(UiRouteGuard)  # Gradio's heartbeat and stream routes check no login
     return demo

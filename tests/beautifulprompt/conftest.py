@@ -95,7 +95,6 @@ def bp_server(bp_models_dir: Path) -> Iterator[LiveServer]:
     from modules.api.errors import install_error_handlers
 
     app = FastAPI()
-    app.state.api_credentials = {}
     install_error_handlers(app)
     app.mount("/", Starlette(routes=[Route("/", lambda _request: PlainTextResponse("webui"))]))
     register_routes(app, ExpanderRegistry(bp_models_dir))

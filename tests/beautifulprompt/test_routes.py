@@ -4,6 +4,7 @@ from __future__ import annotations
 import httpx
 from bprompt.expander_common import BUILTIN_NAME
 
+from modules.users.directory import UserDirectory
 from tests.beautifulprompt.conftest import TINY_MODEL
 
 
@@ -71,7 +72,7 @@ def test_malformed_json_is_422_and_server_keeps_working(bp_server) -> None:
 
 
 def test_routes_require_api_auth_when_configured(bp_server) -> None:
-    bp_server.app.state.api_credentials = {"user": "secret"}
+    bp_server.app.state.users = UserDirectory.for_api({"user": "secret"})
     try:
         assert httpx.get(bp_server.url + "/beautifulprompt/models").status_code == 401
         r = httpx.post(bp_server.url + "/beautifulprompt/expand", json={"prompt": "a cat"})
@@ -79,4 +80,4 @@ def test_routes_require_api_auth_when_configured(bp_server) -> None:
         r = httpx.get(bp_server.url + "/beautifulprompt/models", auth=("user", "secret"))
         assert r.status_code == 200
     finally:
-        bp_server.app.state.api_credentials = {}
+        bp_server.app.state.users = None

@@ -25,6 +25,7 @@ from filebrowser_lib import FileBrowserConfig  # noqa: E402
 from filebrowser_lib.routes import install  # noqa: E402
 
 from modules.api.errors import install_error_handlers  # noqa: E402
+from modules.users.directory import UserDirectory  # noqa: E402
 
 INFOTEXT = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x48"
 
@@ -39,7 +40,7 @@ def make_app(data_dir: Path, *, readonly: bool = False, credentials: dict[str, s
              on_models_changed: Callable[[], None] | None = None, **config: Any) -> FastAPI:
     """A bare FastAPI app with only the FileBrowser routes and the app-wide error handlers."""
     app = FastAPI()
-    app.state.api_credentials = credentials or {}
+    app.state.users = UserDirectory.for_api(credentials or {})
     install_error_handlers(app)
     install(app, FileBrowserConfig(data_dir=data_dir, readonly=readonly, on_models_changed=on_models_changed,
                                    hash_cache_file=data_dir / "cache" / "hashes.json", **config))

@@ -59,7 +59,6 @@ def script(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Mo
 def test_script_registers_routes_on_app_started(script: tuple[ModuleType, list[str]], data_dir: Path) -> None:
     _module, refreshed = script
     app = FastAPI()
-    app.state.api_credentials = {}
     install_error_handlers(app)
     script_callbacks.app_started_callback(None, app)
     with serve(app) as url, httpx.Client(base_url=url) as http:

@@ -71,6 +71,8 @@ class ManagedApiMiddleware:
     async def _handle(self, scope: dict, receive: Callable, managed: ManagedRequest,
                       started: float) -> tuple[dict, int]:
         target = await self._prepare(managed)
+        if managed.uid:  # an admin's (the service's) request made for this user: modules/api/auth.py maps it
+            scope = dict(scope, state={**scope.get("state", {}), "easel_uid": managed.uid})
         status, raw = await self._forward(scope, receive, json.dumps(managed.body).encode("utf-8"))
         try:
             result = json.loads(raw)

@@ -11,7 +11,7 @@ import time
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from modules.api.auth import require_ui_auth
+from modules.api.auth import UiTaskViewer, require_ui_auth
 from modules.api.deps import ServicesDep
 from modules.services import Services
 from modules.tasks.common import TaskStatus
@@ -47,10 +47,10 @@ def _preview(services: Services, task_id: str, wanted: bool, known_id: int) -> t
     return f"data:image/{preview.fmt};base64,{preview.image_b64}", preview.id
 
 
-def task_progress(services: Services, body: ProgressRequest) -> ProgressResponse:
+def task_progress(services: Services, body: ProgressRequest, owner: str | None = None) -> ProgressResponse:
     task_id = body.id_task or ""
     record = services.task_store.get(task_id) if task_id else None
-    if record is None:
+    if record is None or (owner is not None and record.user != owner):  # another user's task: as unknown
         return ProgressResponse(textinfo="Waiting...", id_live_preview=-1)
     if record.status == TaskStatus.WAITING:
         position, waiting = services.queue.position(task_id), len(services.queue.pending())
@@ -74,11 +74,11 @@ def task_progress(services: Services, body: ProgressRequest) -> ProgressResponse
 
 
 @router.post("/progress")
-def progress(body: ProgressRequest, services: ServicesDep) -> ProgressResponse:
-    return task_progress(services, body)
+def progress(body: ProgressRequest, services: ServicesDep, owner: UiTaskViewer) -> ProgressResponse:
+    return task_progress(services, body, owner)
 
 
 @router.get("/pending-tasks")
-def pending_tasks(services: ServicesDep) -> dict:
-    tasks = [record.id for record in services.queue.pending()]
+def pending_tasks(services: ServicesDep, owner: UiTaskViewer) -> dict:
+    tasks = [record.id for record in services.queue.pending() if owner is None or record.user == owner]
     return {"size": len(tasks), "tasks": tasks}

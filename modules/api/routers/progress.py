@@ -10,7 +10,7 @@ import time
 
 from fastapi import APIRouter
 
-from modules.api.auth import ApiUser
+from modules.api.auth import TaskViewer
 from modules.api.deps import ServicesDep
 from modules.services import Services
 from modules.tasks.common import TaskStatus
@@ -59,11 +59,16 @@ def progress_payload(services: Services, record: TaskRecord | None, skip_current
             "status": "running"}
 
 
+def own_running(services: Services, owner: str | None) -> list[TaskRecord]:
+    """The running tasks the caller may see and control (their own; every one for an admin or without logins)."""
+    return [r for r in services.queue.running() if owner is None or r.user == owner]
+
+
 @router.get("/progress")
-def get_progress(services: ServicesDep, user: ApiUser, skip_current_image: bool = False,
+def get_progress(services: ServicesDep, user: TaskViewer, skip_current_image: bool = False,
                  task_id: str | None = None) -> dict:
     if not task_id:
-        running = services.queue.running()
+        running = own_running(services, user)
         return progress_payload(services, running[0] if running else None, skip_current_image)
     from modules.api.routers.task_submit import visible_record
 
@@ -71,11 +76,15 @@ def get_progress(services: ServicesDep, user: ApiUser, skip_current_image: bool 
 
 
 @router.post("/interrupt")
-def interrupt(services: ServicesDep, _user: ApiUser) -> dict:
-    services.queue.interrupt()  # A1111: the job ends as cancelled, its images so far kept
+def interrupt(services: ServicesDep, user: TaskViewer) -> dict:
+    running = own_running(services, user)
+    if running:  # A1111: the job ends as cancelled, its images so far kept
+        services.queue.interrupt(running[0].id)
     return {}
 
 
 @router.post("/skip")
-def skip(services: ServicesDep, _user: ApiUser) -> None:
-    services.queue.skip()
+def skip(services: ServicesDep, user: TaskViewer) -> None:
+    running = own_running(services, user)
+    if running:
+        services.queue.skip(running[0].id)

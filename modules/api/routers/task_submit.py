@@ -57,7 +57,8 @@ def find_idempotent(services: Services, user: str | None, key: str | None) -> Ta
 
 
 def visible_record(services: Services, task_id: str, user: str | None) -> TaskRecord:
-    """The record, when it exists and belongs to `user` (any user when the API has no auth); else 404."""
+    """The record, when it exists and belongs to `user` (None: any owner, for an admin or when no login is
+    configured; see auth.TaskViewer); else 404, so another user's ids do not leak."""
     record = services.task_store.get(task_id)
     if record is None or (user is not None and record.user != user):
         raise NotFoundError(f"task {task_id!r} not found", field="task_id")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from modules.api.auth import ApiUser
+from modules.api.auth import ApiUser, TaskViewer
 from modules.api.deps import ServicesDep
 from modules.api.routers.progress import progress_payload
 from modules.api.routers.task_submit import base_url, visible_record
@@ -49,27 +49,28 @@ def payload(services: Services, record: TaskRecord, request: Request) -> dict:
 
 
 @router.get("/sdapi/v1/tasks")
-def list_tasks(services: ServicesDep, user: ApiUser, request: Request, status: list[TaskStatus] = Query(None),
+def list_tasks(services: ServicesDep, owner: TaskViewer, request: Request, status: list[TaskStatus] = Query(None),
                limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> list[dict]:
-    records = services.task_store.list(user=user, status=status, limit=limit, offset=offset)
+    """The caller's tasks (an admin's: everyone's), newest first."""
+    records = services.task_store.list(user=owner, status=status, limit=limit, offset=offset)
     return [payload(services, r, request) for r in records]
 
 
 @router.get("/sdapi/v1/tasks/{task_id}")
-def get_task(task_id: str, services: ServicesDep, user: ApiUser, request: Request) -> dict:
-    return payload(services, visible_record(services, task_id, user), request)
+def get_task(task_id: str, services: ServicesDep, owner: TaskViewer, request: Request) -> dict:
+    return payload(services, visible_record(services, task_id, owner), request)
 
 
 @router.post("/sdapi/v1/tasks/{task_id}/cancel")
-def cancel_task(task_id: str, services: ServicesDep, user: ApiUser, request: Request) -> dict:
-    visible_record(services, task_id, user)
+def cancel_task(task_id: str, services: ServicesDep, owner: TaskViewer, request: Request) -> dict:
+    visible_record(services, task_id, owner)
     return payload(services, services.queue.cancel(task_id), request)
 
 
 @router.get("/sdapi/v1/tasks/{task_id}/events")
-async def task_events(task_id: str, services: ServicesDep, user: ApiUser, request: Request) -> StreamingResponse:
+async def task_events(task_id: str, services: ServicesDep, owner: TaskViewer, request: Request) -> StreamingResponse:
     """SSE: `progress` events while it waits and runs (when they change), then one `result` event, then the end."""
-    visible_record(services, task_id, user)
+    visible_record(services, task_id, owner)
 
     async def events() -> AsyncIterator[str]:
         last, pinged = None, time.monotonic()
@@ -99,7 +100,7 @@ def _consumer(consumer: str | None, user: str | None) -> str:
 
 
 @router.get("/sdapi/v1/results/watch")
-async def watch_results(services: ServicesDep, user: ApiUser, request: Request, index: int = Query(1, ge=0),
+async def watch_results(services: ServicesDep, user: ApiUser, owner: TaskViewer, request: Request, index: int = Query(1, ge=0),
                         window: int = Query(8, ge=1, le=256), consumer: str | None = None,
                         auto_commit: bool = False, timeout: float = Query(0, ge=0)) -> StreamingResponse:
     """SSE of finished tasks from stream `index` on. At most `window` delivered-but-uncommitted items are out at
@@ -114,7 +115,7 @@ async def watch_results(services: ServicesDep, user: ApiUser, request: Request, 
             if deadline is not None and time.monotonic() > deadline:
                 return
             outstanding = 0
-            items = store.sink_read(after=index - 1, user=user, consumer=name, limit=window * 2 + 64)
+            items = store.sink_read(after=index - 1, user=owner, consumer=name, limit=window * 2 + 64)
             fresh = []
             for item in items:
                 if item.index <= sent_upto:
@@ -141,11 +142,11 @@ async def watch_results(services: ServicesDep, user: ApiUser, request: Request, 
 
 
 @router.get("/sdapi/v1/results")
-def read_results(services: ServicesDep, user: ApiUser, request: Request, index: int = Query(1, ge=0),
+def read_results(services: ServicesDep, user: ApiUser, owner: TaskViewer, request: Request, index: int = Query(1, ge=0),
                  length: int = Query(10, ge=1, le=500), consumer: str | None = None) -> dict:
     """The uncommitted items from `index` (no streaming, nothing acknowledged)."""
     name = _consumer(consumer, user)
-    items = services.task_store.sink_read(after=index - 1, user=user, consumer=name, limit=length)
+    items = services.task_store.sink_read(after=index - 1, user=owner, consumer=name, limit=length)
     found = [(i, services.task_store.get(i.task_id)) for i in items]
     return {"consumer": name, "last_index": services.task_store.sink_last_index(),
             "items": [{"index": i.index, "task_id": i.task_id, "task": task_payload(r, services.links, base_url(request))}
@@ -158,11 +159,11 @@ class CommitBody(BaseModel):
 
 
 @router.post("/sdapi/v1/results/commit")
-def commit_results(body: CommitBody, services: ServicesDep, user: ApiUser) -> dict:
+def commit_results(body: CommitBody, services: ServicesDep, user: ApiUser, owner: TaskViewer) -> dict:
     name = _consumer(body.consumer, user)
     allowed = body.indexes
-    if user is not None:  # only one's own items
-        own = {i.index for i in services.task_store.sink_read(after=min(allowed) - 1, user=user, consumer=name,
+    if owner is not None:  # only one's own items
+        own = {i.index for i in services.task_store.sink_read(after=min(allowed) - 1, user=owner, consumer=name,
                                                                limit=max(allowed) - min(allowed) + 1)}
         allowed = [i for i in allowed if i in own]
     return {"consumer": name, "committed": services.task_store.sink_commit(name, allowed)}

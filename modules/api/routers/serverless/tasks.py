@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from modules.api.auth import ApiUser
+from modules.api.auth import TaskViewer
 from modules.api.deps import ServicesDep
 from modules.api.routers import task_submit as ts
 from modules.api.routers.progress import progress_payload
@@ -14,7 +14,7 @@ router = new_router("serverless")
 
 
 @router.get("/tasks/{taskId}/progress")
-def task_progress(taskId: str, services: ServicesDep, user: ApiUser) -> dict:  # noqa: N803 - the spec's name
+def task_progress(taskId: str, services: ServicesDep, user: TaskViewer) -> dict:  # noqa: N803 - the spec's name
     """TaskProgressResponse; progress is 1 once finished and at most 0.99 before (as the reference service)."""
     record = ts.visible_record(services, taskId, user)
     data = progress_payload(services, record, skip_current_image=record.status.finished)
@@ -27,7 +27,7 @@ def task_progress(taskId: str, services: ServicesDep, user: ApiUser) -> dict:  #
 
 
 @router.get("/tasks/{taskId}/result")
-def task_result(taskId: str, services: ServicesDep, user: ApiUser, request: Request) -> dict:  # noqa: N803
+def task_result(taskId: str, services: ServicesDep, user: TaskViewer, request: Request) -> dict:  # noqa: N803
     """TaskResultResponse: stored image paths, fresh signed ossUrl links, parameters and info."""
     record = ts.visible_record(services, taskId, user)
     info = record.info if isinstance(record.info, dict) else ({"info": record.info} if record.info else {})
@@ -38,7 +38,7 @@ def task_result(taskId: str, services: ServicesDep, user: ApiUser, request: Requ
 
 
 @router.post("/tasks/{taskId}/cancellation")
-def cancel(taskId: str, services: ServicesDep, user: ApiUser) -> dict:  # noqa: N803
+def cancel(taskId: str, services: ServicesDep, user: TaskViewer) -> dict:  # noqa: N803
     ts.visible_record(services, taskId, user)
     record = services.queue.cancel(taskId)
     return {"message": "success", "taskId": taskId, "status": record.status.value}
