@@ -143,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--storage-allow-external-refs", action="store_true",
         help="accept oss:// and s3:// input references outside the configured bucket and prefix")
     add("--models-url", type=str, default=None,
-        help="oss://bucket/prefix or s3://bucket/prefix holding Stable-diffusion/ and VAE/ folders: their models are "
-             "listed beside the local ones and downloaded on first use (same flags and credentials as --storage-url)")
+        help="oss://bucket/prefix or s3://bucket/prefix holding Stable-diffusion/, VAE/ and Lora/ folders: their models "
+             "are listed beside the local ones and downloaded on first use, LoRAs mirrored at each LoRA scan (same "
+             "flags and credentials as --storage-url)")
     add("--model-cache-gb", type=float, default=50.0,
         help="disk budget of the --models-url cache (<data dir>/cache/remote-models), least recently used out; "
              "0: unbounded")

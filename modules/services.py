@@ -189,7 +189,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                        ttl=cmd_opts.link_ttl, storage=storage)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
-    networks = _build_networks(paths, options, cmd_opts, hashing)
+    networks = _build_networks(paths, options, cmd_opts, hashing, remote_models)
     generator.networks = networks
     sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
     generator.face_restorers = face_restorers
@@ -297,7 +297,7 @@ def _build_sr_models(paths: DataPaths, cmd_opts: argparse.Namespace, options: Op
 
 
 def _build_networks(paths: DataPaths, options: Options, cmd_opts: argparse.Namespace,
-                    hashing: bool = True) -> ExtraNetworks:
+                    hashing: bool = True, remote=None) -> ExtraNetworks:
     """LoRA (also --lyco-dir-backcompat), embedding and hypernetwork (also --hypernetwork-dir) registries, scanned
     once now (refresh routes rescan), and the per-batch hook. The sd_hypernetwork option chooses among the
     hypernetworks found."""
@@ -307,7 +307,8 @@ def _build_networks(paths: DataPaths, options: Options, cmd_opts: argparse.Names
     from modules.model_registry.loras import LoraRegistry
 
     lyco = getattr(cmd_opts, "lyco_dir_backcompat", None)
-    loras = LoraRegistry([*paths.lora_dirs, *([Path(lyco).expanduser().resolve()] if lyco else [])], hashing=hashing)
+    loras = LoraRegistry([*paths.lora_dirs, *([Path(lyco).expanduser().resolve()] if lyco else [])], hashing=hashing,
+                         remote=remote)
     loras.refresh()
     embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file, hashing=hashing)
     embeddings.refresh()

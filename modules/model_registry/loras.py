@@ -14,6 +14,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modules.errors import ModelLoadError
 from modules.model_registry.safe_load import read_safetensors_metadata
@@ -105,9 +106,10 @@ class LoraOnDisk:
 class LoraRegistry:
     """Scans the LoRA folders; looks networks up by name or alias (name wins, as A1111)."""
 
-    def __init__(self, lora_dirs: tuple[Path, ...] | list[Path], *, hashing: bool = True):
+    def __init__(self, lora_dirs: tuple[Path, ...] | list[Path], *, hashing: bool = True, remote: Any = None):
         self.lora_dirs = [Path(d) for d in lora_dirs]
         self.hashing = hashing
+        self.remote = remote  # modules.storage.model_cache.RemoteModels (--models-url) or None
         self._lock = threading.RLock()
         self._by_name: dict[str, LoraOnDisk] = {}
         self._by_alias: dict[str, LoraOnDisk] = {}
@@ -115,7 +117,9 @@ class LoraRegistry:
     def refresh(self) -> None:
         """Rescan every folder (recursively); files that cannot be read are logged and left out."""
         found: dict[str, LoraOnDisk] = {}
-        for folder in self.lora_dirs:
+        # local folders first: a local file wins over the store's copy of the same name
+        folders = [*self.lora_dirs, *([self.remote.mirror("lora", LORA_SUFFIXES)] if self.remote is not None else [])]
+        for folder in folders:
             if not folder.is_dir():
                 continue
             for path in sorted(folder.rglob("*"), key=lambda p: str(p).lower()):

@@ -1,8 +1,9 @@
 """`--models-url oss://bucket/models` (or `s3://`): checkpoints and VAEs kept in object storage, listed beside the
 local files and downloaded on first use into an LRU disk cache (`<data dir>/cache/remote-models/`, bounded by
-`--model-cache-gb`).
+`--model-cache-gb`); LoRAs mirrored into the cache when the LoRA list is refreshed (their list needs each file's
+metadata, and they are small), outside the LRU budget, so a listed LoRA is always on disk.
 
-The store holds A1111's folder layout: `<prefix>/Stable-diffusion/...` and `<prefix>/VAE/...`. A cached file is
+The store holds A1111's folder layout: `<prefix>/Stable-diffusion/...`, `<prefix>/VAE/...`, `<prefix>/Lora/...`. A cached file is
 reused while its object's ETag is unchanged (modules/storage/download.py keeps a `<file>.source.json` sidecar);
 a file's last use is its sidecar's mtime, and the least recently used files go first when the cache is over its
 budget (never the file being fetched). A file that is memory-mapped while it is evicted stays readable: unlinking
@@ -21,12 +22,13 @@ from modules.storage.base import Storage
 from modules.storage.download import download_object, sidecar_path
 
 logger = logging.getLogger(__name__)
-FOLDERS = {"checkpoint": "Stable-diffusion", "vae": "VAE"}
+FOLDERS = {"checkpoint": "Stable-diffusion", "vae": "VAE", "lora": "Lora"}
+MIRRORED = ("lora",)  # kinds copied whole at listing time, never evicted
 
 
 @dataclass(frozen=True)
 class RemoteModel:
-    kind: str  # "checkpoint" or "vae"
+    kind: str  # "checkpoint", "vae" or "lora"
     name: str  # relative to the kind's folder: "sub/model.safetensors"
     key: str  # in the store
     size: int
@@ -72,9 +74,37 @@ class RemoteModels:
             self._trim(keep=path)
         return path
 
+    def mirror(self, kind: str, suffixes: tuple[str, ...]) -> Path:
+        """Copy the store's models of `kind` into the cache (an unchanged ETag is not downloaded again) and remove
+        cached ones the store no longer has; returns the cache folder, to scan beside the local folders. A model
+        that cannot be downloaded is logged and left out."""
+        folder = self.cache_dir / FOLDERS[kind]
+        listed = self.models(kind, suffixes)
+        wanted = {self.local_path(model) for model in listed}
+        with self._lock:
+            for model in listed:
+                try:
+                    got = download_object(self.store, model.key, self.local_path(model), progress=False)
+                except EaselError as e:
+                    logger.warning("--models-url: cannot copy %s: %s", model.key, e.message)
+                    continue
+                if not got.reused:
+                    logger.info("--models-url: %s copied to %s (%d bytes)", model.key, got.path, got.size)
+            if folder.is_dir():
+                for sidecar in folder.rglob("*.source.json"):
+                    local = sidecar.with_name(sidecar.name[: -len(".source.json")])
+                    if local not in wanted:
+                        local.unlink(missing_ok=True)
+                        sidecar.unlink(missing_ok=True)
+                        logger.info("--models-url: %s is gone from the store; removed from the cache", local)
+        return folder
+
     def _entries(self) -> list[tuple[float, int, Path]]:
+        mirrored = [self.cache_dir / FOLDERS[kind] for kind in MIRRORED]
         found = []
         for sidecar in self.cache_dir.rglob("*.source.json"):
+            if any(sidecar.is_relative_to(folder) for folder in mirrored):
+                continue  # mirrored kinds are not part of the LRU budget
             model = sidecar.with_name(sidecar.name[: -len(".source.json")])
             if model.is_file():
                 found.append((sidecar.stat().st_mtime, model.stat().st_size, model))

@@ -1,12 +1,13 @@
 """`--models-url s3://...` (moto_server, signatures checked), in process: the store's checkpoints and VAEs are
 listed beside the local ones (a local file of the same name wins), downloaded on first use into the model cache,
 reused while their ETag is unchanged, and the least recently used one is evicted when `--model-cache-gb` is
-exceeded."""
+exceeded; LoRAs are mirrored at listing time, outside that budget."""
 from __future__ import annotations
 
 import pytest
 
 from tests.inprocess import InProcessServer
+from tests.networks.builders import write_lora
 from tests.storage.conftest import BUCKET, s3_storage
 from tests.support import make_data_dir
 from tests.tasks.helpers import SMALL
@@ -24,6 +25,9 @@ def remote_app(tmp_path_factory, moto_s3):
         write_tiny_checkpoint(files / f"{name}.safetensors", family="sd1", seed=seed)
         view.write_file(f"Stable-diffusion/{name}.safetensors", files / f"{name}.safetensors")
     view.write("VAE/remote.vae.safetensors", b"not really a vae")
+    write_lora(files / "remote-lora.safetensors", 21, metadata={"ss_output_name": "remote_alias"})
+    view.write_file("Lora/remote-lora.safetensors", files / "remote-lora.safetensors")
+    view.write_file("Lora/gone-lora.safetensors", files / "remote-lora.safetensors")
     size = (files / "remote-a.safetensors").stat().st_size
     env = {"AWS_ACCESS_KEY_ID": moto_s3.access_key, "AWS_SECRET_ACCESS_KEY": moto_s3.secret_key,
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
@@ -66,3 +70,25 @@ def test_store_models_are_listed_fetched_on_use_and_evicted(remote_app):
         vaes = client.get("/sdapi/v1/sd-vae").json()
         remote_vae = next(v for v in vaes if v["model_name"] == "remote.vae.safetensors")
         assert server.services.vaes.local_file(remote_vae["filename"]).read_bytes() == b"not really a vae"
+
+
+def test_store_loras_are_mirrored_listed_and_applied(remote_app):
+    server = remote_app
+    cache = server.data_dir / "cache" / "remote-models" / "Lora"
+    with server.client() as client:
+        loras = {entry["name"]: entry for entry in client.get("/sdapi/v1/loras").json()}
+        assert {"remote-lora", "gone-lora"} <= set(loras) and loras["remote-lora"]["alias"] == "remote_alias"
+        assert loras["remote-lora"]["path"] == str(cache / "remote-lora.safetensors")
+
+        plain = client.post("/sdapi/v1/txt2img", json=SMALL).json()
+        with_lora = client.post("/sdapi/v1/txt2img", json={**SMALL, "prompt": SMALL["prompt"] + " <lora:remote-lora:1>"})
+        assert with_lora.status_code == 200, with_lora.text
+        assert "Lora hashes" in with_lora.json()["info"] and with_lora.json()["images"][0] != plain["images"][0]
+
+        inode = (cache / "remote-lora.safetensors").stat().st_ino
+        server.services.checkpoints.remote.store.delete("Lora/gone-lora.safetensors")
+        assert client.post("/sdapi/v1/refresh-loras").status_code == 200
+        names = {entry["name"] for entry in client.get("/sdapi/v1/loras").json()}
+        assert "remote-lora" in names and "gone-lora" not in names  # removed from the store: gone from the list
+        assert not (cache / "gone-lora.safetensors").exists()
+        assert (cache / "remote-lora.safetensors").stat().st_ino == inode  # unchanged ETag: not copied again
