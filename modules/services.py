@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from modules.engine.sr_upscalers import SrUpscalers
     from modules.generation.jobs import GenerationJobs
     from modules.model_registry.checkpoints import CheckpointRegistry
+    from modules.model_registry.current import CurrentCheckpoint
     from modules.model_registry.vae import VaeRegistry
     from modules.scripts_runner import ScriptRegistry
     from modules.storage.references import ReferenceReader
@@ -73,6 +74,7 @@ class Services:
     references: ReferenceReader  # oss:// / s3:// inputs, confined to the configured store
     workers: list[Worker] = field(default_factory=list)
     extensions: list[Any] = field(default_factory=list)
+    current_checkpoint: CurrentCheckpoint | None = None  # keeps sd_model_checkpoint naming an existing file
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -197,11 +199,20 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                         links=links, webhooks=webhooks, catalog=catalog, pipeline=pipeline, jobs=jobs,
                         handlers=handlers, retention=retention, references=references,
                         extensions=list(extensions or []))
+    services.current_checkpoint = _follow_checkpoint_files(options, checkpoints)
     services.workers = [Worker(queue, handlers, f"easel-worker-{i}", on_thread_start=lambda: shared.bind_thread(services))
                         for i in range(workers)]
     shared.bind(services)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services
+
+
+def _follow_checkpoint_files(options: Options, checkpoints: CheckpointRegistry) -> CurrentCheckpoint:
+    from modules.model_registry.current import CurrentCheckpoint
+
+    current = CurrentCheckpoint(options, checkpoints)
+    checkpoints.on_refreshed.append(current.ensure)
+    return current
 
 
 def _watch_model_options(options: Options, models: ModelManager, vaes: VaeRegistry) -> None:

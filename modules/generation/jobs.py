@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from modules.generation import grids
 from modules.generation.costs import ImageBudget
 from modules.generation.limits import Limits, check_request
 from modules.generation.outputs import ResultWriter
@@ -60,6 +61,8 @@ class GenerationJobs:
             result = runner.run(p)
             if result is None:
                 result = self.process_images(p)
+            elif result.index_of_first_image and result.images and self._saves_grids(p):
+                self.outputs.save_grid(p.mode, result.images[0], (result.infotexts or [None])[0], p)
             keys = self.outputs.store_results(job.id, result.images, result.infotexts, result.samples_format)
         if not p.override_settings_restore_afterwards:
             self._keep_overrides(p.override_settings)
@@ -120,11 +123,25 @@ class GenerationJobs:
         result = self.generator.run(p, view, job.control, on_job=on_job)
         result.samples_format = self.options.get("samples_format")
         progress.job_no = progress.job_count
+        if not p.do_not_save_samples and self.options.get("samples_save"):
+            self.outputs.save_samples(p.mode, result, p)  # A1111 saves each image before the grid and postprocess
+        result = self._add_grid(p, result)
         if runner is not None:
             runner.postprocess(p, result)
-        if not p.do_not_save_samples and self.options.get("samples_save"):
-            self.outputs.save_samples(p.mode, result, p)
         return result
+
+    def _saves_grids(self, p: GenerationRequest) -> bool:
+        """A script's grid (X/Y/Z plot, prompt matrix) is saved like a batch grid (A1111 saves it under grids)."""
+        return not p.do_not_save_grid and bool(self.options.get("grid_save"))
+
+    def _add_grid(self, p: GenerationRequest, result: GenerationResult) -> GenerationResult:
+        made = grids.make_batch_grid(self.options, p, result)
+        if made is None:
+            return result
+        grid, text = made
+        if self._saves_grids(p):
+            self.outputs.save_grid(p.mode, grid, text, p)
+        return grids.with_grid(result, grid, text) if self.options.get("return_grid") else result
 
     # -- extras ---------------------------------------------------------------------------------------------------
     def extras(self, job: Job) -> Outcome:

@@ -5,6 +5,7 @@ import difflib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,7 @@ class CheckpointRegistry:
         self.hash_on_scan = hash_on_scan
         self._lock = threading.RLock()
         self._items: list[CheckpointInfo] = []
+        self.on_refreshed: list[Callable[[], object]] = []  # called after every rescan (modules/model_registry/current.py)
 
     def refresh(self) -> list[CheckpointInfo]:
         """Rescan every checkpoint folder; the first folder wins when two give the same name."""
@@ -88,6 +90,8 @@ class CheckpointRegistry:
         with self._lock:
             self._items = ordered
         log.info("Found %d checkpoints", len(ordered))
+        for listener in self.on_refreshed:
+            listener()
         return list(ordered)
 
     def list(self) -> list[CheckpointInfo]:
