@@ -24,6 +24,8 @@ class FileBrowserConfig:
     protected: the server's private files, out of every route's reach (None: the data dir's defaults).
     server_files: the server's settings files, writable only with `allow_config` (None: the data dir's defaults).
     allow_config: `--filebrowser-allow-config`.
+    in_use: () -> {real path: why it matters ("the selected checkpoint")}: listed with the entry, so the browser
+        can warn before such a file is deleted or moved (the server then falls back to another checkpoint).
     """
 
     data_dir: Path
@@ -35,6 +37,7 @@ class FileBrowserConfig:
     protected: tuple[Path, ...] | None = None
     server_files: tuple[Path, ...] | None = None
     allow_config: bool = False
+    in_use: Callable[[], dict[str, str]] | None = None
 
     @property
     def protected_paths(self) -> tuple[Path, ...]:
