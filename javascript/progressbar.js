@@ -34,7 +34,22 @@
     }
 
     function host(tab) {
-        return gradioApp().querySelector("#" + tab + "_gallery") || gradioApp().querySelector("#" + tab + "_results");
+        return gradioApp().querySelector("#" + tab + "_results");
+    }
+
+    // The overlay covers the gallery exactly (it is a sibling, so selectors of the gallery's own images stay true).
+    function place(tab, view) {
+        const gallery = gradioApp().querySelector("#" + tab + "_gallery");
+        const box = host(tab);
+        if (!gallery || !box || !view) return;
+        const g = gallery.getBoundingClientRect(), b = box.getBoundingClientRect();
+        view.preview.style.top = (g.top - b.top) + "px";
+        view.preview.style.left = (g.left - b.left) + "px";
+        view.preview.style.width = g.width + "px";
+        view.preview.style.height = g.height + "px";
+        view.bar.style.top = (g.top - b.top) + "px";
+        view.bar.style.left = (g.left - b.left) + "px";
+        view.bar.style.width = Math.max(0, g.width - 12) + "px";
     }
 
     function showView(tab) {
@@ -52,9 +67,9 @@
         bar.append(fill, queued);
         const preview = el("div", "livePreview");
         preview.id = tab + "_live_preview";
-        box.classList.add("easel-has-progress");
         box.append(preview, bar);
         s.view = {bar, fill, queued, preview, idLivePreview: -1};
+        place(tab, s.view);
         return s.view;
     }
 
@@ -64,8 +79,6 @@
             s.view.bar.remove();
             s.view.preview.remove();
         }
-        const box = host(tab);
-        if (box) box.classList.remove("easel-has-progress");
         s.view = null;
     }
 
@@ -143,6 +156,7 @@
                     continue;
                 }
                 render(view, res);
+                place(tab, view);
             }
             if (Date.now() - seenAt > GIVE_UP_MS) s.tasks.shift();
             await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -24,7 +24,8 @@ def wire_job_buttons(services, tab: str, row: TopRow, form: Form, output: Output
 
     generated = row.generate.click(event, inputs=[row.id_task, *form.components], outputs=outputs,
                                    concurrency_limit=None, js=f"(...args) => window.easelSubmit('{tab}', args)",
-                                   show_progress="hidden", api_visibility="private")
+                                   show_progress="hidden", api_visibility="private",
+                                   trigger_mode="multiple")  # a click while one runs queues another job
     generated.then(None, None, None, js=f"() => window.easelDone('{tab}')")  # also after an error
     row.enqueue.click(None, None, None, js=f"() => {{ window.easelEnqueue('{tab}'); return []; }}")
     row.interrupt.click(lambda task: interrupt_task(services, task), [row.id_task], None, concurrency_limit=None,

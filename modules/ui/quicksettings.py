@@ -90,14 +90,16 @@ def build_quicksettings(services, watcher: Watcher) -> QuickSettings:
     refresh_checkpoints.click(refresh_checkpoint_list, None, [checkpoint, status], api_visibility="private")
     refresh_vaes.click(refresh_vae_list, None, [vae], api_visibility="private")
     checkpoint.input(lambda v: set_option("sd_model_checkpoint", v, "Checkpoint"), [checkpoint], [checkpoint, status],
-                     api_visibility="private")
-    vae.input(lambda v: set_option("sd_vae", v, "VAE"), [vae], [vae, status], api_visibility="private")
+                     api_visibility="private", show_progress="hidden")
+    vae.input(lambda v: set_option("sd_vae", v, "VAE"), [vae], [vae, status], api_visibility="private",
+              show_progress="hidden")
     for key, component in extra.items():
         def set_extra(value, _key=key):
             info = options.table[_key]
             return set_option(_key, coerce(info, value), info.label or _key)
 
-        component.input(set_extra, [component], [component, status], api_visibility="private")
+        component.input(set_extra, [component], [component, status], api_visibility="private",
+                        show_progress="hidden")
 
     watcher.follow(checkpoint, lambda: checkpoint_titles(services), lambda: current_checkpoint(services))
     watcher.follow(vae, services.vaes.names, lambda: options.get("sd_vae"))

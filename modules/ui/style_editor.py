@@ -14,14 +14,15 @@ from modules.ui.toprow import TopRow, style_names
 
 @dataclass
 class StyleEditor:
-    group: gr.Group
+    group: gr.Column
     name: gr.Dropdown
     prompt: gr.Textbox
     negative_prompt: gr.Textbox
 
 
 def build_style_editor(services, tab: str, row: TopRow) -> StyleEditor:
-    with gr.Group(visible=False, elem_id=f"{tab}_styles_dialog", elem_classes=["easel-dialog"]) as group:
+    with gr.Column(visible=False, elem_id=f"{tab}_styles_dialog", elem_classes=["easel-dialog"],
+                   variant="panel") as group:
         with gr.Row(equal_height=True):
             name = gr.Dropdown(style_names(services), value=None, allow_custom_value=True, label="Style",
                                elem_id=f"{tab}_edit_style_name", scale=4, min_width=200,
@@ -40,8 +41,8 @@ def build_style_editor(services, tab: str, row: TopRow) -> StyleEditor:
             close = gr.Button("Close", elem_id=f"{tab}_edit_style_close", min_width=80)
         status = gr.Markdown("", elem_id=f"{tab}_edit_style_status")
 
-    row.edit_styles.click(lambda: gr.Group(visible=True), None, [group], api_visibility="private", queue=False)
-    close.click(lambda: gr.Group(visible=False), None, [group], api_visibility="private", queue=False)
+    row.edit_styles.click(lambda: gr.Column(visible=True), None, [group], api_visibility="private", queue=False)
+    close.click(lambda: gr.Column(visible=False), None, [group], api_visibility="private", queue=False)
 
     def select(style_name: str | None):
         style = services.styles.get(style_name or "")
