@@ -1,7 +1,8 @@
 """Restarting the server in place ("Apply and restart UI", "Reload UI"; A1111's modules/restart.py).
 
-`launch.py` marks the process restartable. A restart request lets the server stop gracefully (SIGTERM to
-itself, so running requests and streams end as on any stop); when uvicorn has returned, `launch.py` runs
+`launch.py` marks the process restartable. A restart request lets the server stop gracefully (the running
+uvicorn server is told to exit, so running requests and streams end as on any stop; not a SIGTERM to itself,
+which uvicorn re-raises after shutting down and which would then kill the process before it can restart); when uvicorn has returned, `launch.py` runs
 itself again with the same command line (`os.execv`: same process id, same log), which reads config.json again:
 enabled extensions, localization and every option.
 """
@@ -12,10 +13,24 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
-_state = {"restartable": False}
+_state: dict = {"restartable": False, "stop": None}
 _requested = threading.Event()
+
+
+def set_stopper(stop: Callable[[], None] | None) -> None:
+    """How the running server is asked to stop (modules/api/serve.py registers it); None: SIGTERM."""
+    _state["stop"] = stop
+
+
+def _stop() -> None:
+    stop = _state["stop"]
+    if stop is not None:
+        stop()
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def enable() -> None:
@@ -32,7 +47,7 @@ def request_restart(delay: float = 0.5) -> None:
         raise RuntimeError("this server was not started by launch.py and cannot restart itself")
     logger.warning("restart requested: stopping the server to start it again")
     _requested.set()
-    threading.Timer(delay, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+    threading.Timer(delay, _stop).start()
 
 
 def restart_requested() -> bool:

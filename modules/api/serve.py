@@ -44,4 +44,11 @@ def serve(app: FastAPI, *, host: str, port: int, timeout_keep_alive: int, timeou
     stopping_event(app)
     config = uvicorn.Config(app, host=host, port=port, timeout_keep_alive=timeout_keep_alive, log_level="info",
                             timeout_graceful_shutdown=max(0.1, timeout_graceful_shutdown))
-    StoppableServer(config, app).run()
+    from modules import restart
+
+    server = StoppableServer(config, app)
+    restart.set_stopper(lambda: setattr(server, "should_exit", True))
+    try:
+        server.run()
+    finally:
+        restart.set_stopper(None)
