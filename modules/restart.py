@@ -1,10 +1,10 @@
 """Restarting the server in place ("Apply and restart UI", "Reload UI"; A1111's modules/restart.py).
 
-`launch.py` marks the process restartable. A restart request lets the server stop gracefully (the running
-uvicorn server is told to exit, so running requests and streams end as on any stop; not a SIGTERM to itself,
-which uvicorn re-raises after shutting down and which would then kill the process before it can restart); when uvicorn has returned, `launch.py` runs
-itself again with the same command line (`os.execv`: same process id, same log), which reads config.json again:
-enabled extensions, localization and every option.
+`launch.py` marks the process restartable. A restart request lets the server stop gracefully: the running
+uvicorn server is told to exit, so running requests and streams end as on any stop. (Not a SIGTERM to itself:
+uvicorn re-raises a captured signal after shutting down, which would kill the process before it can restart.)
+When uvicorn has returned, `launch.py` runs itself again with the same command line (`os.execv`: same process
+id, same log), which reads config.json again: enabled extensions, localization and every option.
 """
 from __future__ import annotations
 
