@@ -10,12 +10,14 @@ import argparse
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modules.errors import EaselError, ModelNotFoundError
 from modules.generation.build import BuildContext
 from modules.generation.limits import Limits
 from modules.generation.pipeline import GenerationPipeline
+from modules.metrics import Metrics
 from modules.options import Options
 from modules.paths import LEGACY_SECRETS_FILE, DataPaths
 from modules.shared_options import default_options, pinned_from_flags
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.current import CurrentCheckpoint
     from modules.model_registry.vae import VaeRegistry
+    from modules.safety.guardrail import PromptGuard
+    from modules.safety.nsfw import NsfwCensor
     from modules.scripts_runner import ScriptRegistry
     from modules.storage.references import ReferenceReader
     from modules.storage.retention import RetentionSweeper
@@ -74,6 +78,9 @@ class Services:
     references: ReferenceReader  # oss:// / s3:// inputs, confined to the configured store
     workers: list[Worker] = field(default_factory=list)
     extensions: list[Any] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)  # GET /metrics (modules/observability.py wires it)
+    guard: PromptGuard | None = None  # the prompt guardrail
+    censor: NsfwCensor | None = None  # --enable-nsfw-censor
     current_checkpoint: CurrentCheckpoint | None = None  # keeps sd_model_checkpoint naming an existing file
 
     def start(self) -> None:
@@ -85,7 +92,8 @@ class Services:
         for worker in self.workers:
             worker.start()
         self.retention.start()
-        threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
+        if not getattr(self.cmd_opts, "skip_load_model_at_start", False):  # A1111's flag: load on first use
+            threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
 
     def stop(self) -> None:
         from modules import shared
@@ -120,9 +128,10 @@ class Services:
 
 def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None, *, workers: int = 1) -> Services:
     """Everything, wired. `workers=0` builds a process that only enqueues (another process runs the tasks)."""
-    from modules.engine.devices import choose_precision
+    from modules.engine.devices import choose_precision, configure_cpu_threads
     from modules.engine.generator import Generator
     from modules.engine.model_manager import ModelManager
+    from modules.engine.optimize import OptimizeSettings, PipelineOptimizer
     from modules.generation.jobs import GenerationJobs
     from modules.generation.outputs import ResultWriter
     from modules.model_registry.checkpoints import CheckpointRegistry
@@ -139,19 +148,26 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
 
     set_offline_env()
     paths = DataPaths.from_data_dir(cmd_opts.data_dir, cmd_opts.ckpt_dir, cmd_opts.vae_dir,
-                                    cmd_opts.lora_dir, cmd_opts.embeddings_dir)
+                                    cmd_opts.lora_dir, cmd_opts.embeddings_dir,
+                                    models_dir=getattr(cmd_opts, "models_dir", None),
+                                    styles_file=(getattr(cmd_opts, "styles_file", None) or [None])[0])
+    hashing = not getattr(cmd_opts, "no_hashing", False)  # --no-hashing: no sha256 of any model file
     paths.ensure()
     options = Options(default_options(), path=paths.config_file, pinned=pinned_from_flags(cmd_opts))
     options.load()
     limits = Limits.from_cmd_opts(cmd_opts)
     precision = choose_precision(cmd_opts)
-    checkpoints = CheckpointRegistry(paths)
+    if precision.device.type == "cpu":
+        configure_cpu_threads()
+    checkpoints = CheckpointRegistry(paths, hash_on_scan=hashing)
     checkpoints.refresh()
-    vaes = VaeRegistry(paths)
+    vaes = VaeRegistry(paths, hashing=hashing)
     vaes.refresh()
     models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
-                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0))
+                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0),
+                          converted_cache=_converted_cache(cmd_opts, paths, hashing),
+                          optimizer=PipelineOptimizer(OptimizeSettings.from_cmd_opts(cmd_opts), precision))
     task_store = SqliteTaskStore(paths.tasks_db)
     queue = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
     queue.task_timeout = cmd_opts.task_timeout
@@ -168,7 +184,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                        ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
-    networks = _build_networks(paths, options)
+    networks = _build_networks(paths, options, cmd_opts, hashing)
     generator.networks = networks
     sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
     generator.face_restorers = face_restorers
@@ -202,6 +218,9 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     services.current_checkpoint = _follow_checkpoint_files(options, checkpoints)
     services.workers = [Worker(queue, handlers, f"easel-worker-{i}", on_thread_start=lambda: shared.bind_thread(services))
                         for i in range(workers)]
+    from modules.observability import attach
+
+    attach(services)  # metrics, task usage, prompt guardrail, NSFW censor, --result-cache
     shared.bind(services)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services
@@ -213,6 +232,17 @@ def _follow_checkpoint_files(options: Options, checkpoints: CheckpointRegistry) 
     current = CurrentCheckpoint(options, checkpoints)
     checkpoints.on_refreshed.append(current.ensure)
     return current
+
+
+def _converted_cache(cmd_opts: argparse.Namespace, paths: DataPaths, hashing: bool):
+    """--converted-cache-gb's cache, keyed by each checkpoint's sha256, so it needs hashing."""
+    from modules.model_registry.converted_cache import ConvertedCache
+
+    gb = getattr(cmd_opts, "converted_cache_gb", 0.0)
+    if gb and not hashing:
+        logger.warning("--converted-cache-gb ignored: its entries are keyed by sha256, which --no-hashing turns off")
+        return None
+    return ConvertedCache.from_gb(paths.cache_dir, gb, paths.hash_cache_file)
 
 
 def _watch_model_options(options: Options, models: ModelManager, vaes: VaeRegistry) -> None:
@@ -249,14 +279,23 @@ def _build_sr_models(paths: DataPaths, cmd_opts: argparse.Namespace, options: Op
     return sr_upscalers, restorers
 
 
-def _build_networks(paths: DataPaths, options: Options) -> ExtraNetworks:
-    """LoRA and embedding registries (scanned once now; refresh routes rescan) and the per-batch hook."""
+def _build_networks(paths: DataPaths, options: Options, cmd_opts: argparse.Namespace,
+                    hashing: bool = True) -> ExtraNetworks:
+    """LoRA (also --lyco-dir-backcompat), embedding and hypernetwork (also --hypernetwork-dir) registries, scanned
+    once now (refresh routes rescan), and the per-batch hook. The sd_hypernetwork option chooses among the
+    hypernetworks found."""
     from modules.engine.embedding_registry import EmbeddingRegistry
     from modules.engine.networks import ExtraNetworks
+    from modules.model_registry.hypernetworks import NONE, HypernetworkRegistry
     from modules.model_registry.loras import LoraRegistry
 
-    loras = LoraRegistry(paths.lora_dirs)
+    lyco = getattr(cmd_opts, "lyco_dir_backcompat", None)
+    loras = LoraRegistry([*paths.lora_dirs, *([Path(lyco).expanduser().resolve()] if lyco else [])], hashing=hashing)
     loras.refresh()
-    embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file)
+    embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file, hashing=hashing)
     embeddings.refresh()
-    return ExtraNetworks(loras, embeddings, options)
+    hypernetworks = HypernetworkRegistry(paths.hypernetwork_dirs(getattr(cmd_opts, "hypernetwork_dir", None)))
+    hypernetworks.refresh()
+    if "sd_hypernetwork" in options.table:
+        options.table["sd_hypernetwork"].choices = lambda: [NONE, *hypernetworks.names()]
+    return ExtraNetworks(loras, embeddings, options, hypernetworks=hypernetworks)

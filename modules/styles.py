@@ -6,6 +6,7 @@ editor writes it back (`save_style`, `delete_style`), keeping a `.bak` copy as A
 """
 from __future__ import annotations
 
+import builtins
 import csv
 import logging
 import os
@@ -129,7 +130,7 @@ class StyleDatabase:
         logger.info("styles: %s changed, %d style(s) loaded", self.path.name, len(self.styles))
         return True
 
-    def list(self) -> list[PromptStyle]:
+    def list(self) -> builtins.list[PromptStyle]:
         self.reload_if_changed()
         with self._lock:
             return list(self.styles.values())
@@ -139,7 +140,7 @@ class StyleDatabase:
         with self._lock:
             return self.styles.get(name)
 
-    def resolve(self, names: list[str]) -> list[tuple[str, str]]:
+    def resolve(self, names: builtins.list[str]) -> builtins.list[tuple[str, str]]:
         """(prompt, negative prompt) of the named styles in order; unknown names are skipped (as A1111 does)
         and logged."""
         self.reload_if_changed()
@@ -154,10 +155,10 @@ class StyleDatabase:
             found.append((style.prompt, style.negative_prompt))
         return found
 
-    def apply(self, prompt: str, negative_prompt: str, names: list[str]) -> tuple[str, str]:
+    def apply(self, prompt: str, negative_prompt: str, names: builtins.list[str]) -> tuple[str, str]:
         return apply_styles(prompt, negative_prompt, self.resolve(names))
 
-    def extract_styles_from_prompt(self, prompt: str, negative_prompt: str) -> tuple[list[str], str, str]:
+    def extract_styles_from_prompt(self, prompt: str, negative_prompt: str) -> tuple[builtins.list[str], str, str]:
         return extract_styles(self.list(), prompt, negative_prompt)
 
     # -- editing (the WebUI's style editor) ----------------------------------------------------------------------
@@ -198,7 +199,7 @@ class StyleDatabase:
         logger.info("styles: wrote %d style(s) to %s", len(self.styles), self.path.name)
 
 
-def apply_styles(prompt: str, negative_prompt: str, style_prompts: list[tuple[str, str]]) -> tuple[str, str]:
+def apply_styles(prompt: str, negative_prompt: str, style_prompts: builtins.list[tuple[str, str]]) -> tuple[str, str]:
     """Merge resolved styles into the prompts, in order (A1111 `apply_styles_to_prompt`)."""
     for style_prompt, style_negative in style_prompts:
         prompt = merge_prompts(style_prompt, prompt)

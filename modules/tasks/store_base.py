@@ -5,11 +5,13 @@ database-backed store for many API and worker processes implements the same meth
 """
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 from modules.tasks.common import TaskStatus
+from modules.tasks.usage import TaskUsage
 
 
 @dataclass
@@ -30,8 +32,8 @@ class TaskRecord:
     progress_state: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] | None = None
     payload: dict[str, Any] | None = None
-    inputs: list[str] = field(default_factory=list)  # storage keys of the input images
-    images: list[str] = field(default_factory=list)  # storage keys of the results
+    inputs: builtins.list[str] = field(default_factory=list)  # storage keys of the input images
+    images: builtins.list[str] = field(default_factory=list)  # storage keys of the results
     info: Any = None
     error: str | None = None
     error_code: int | None = None  # the HTTP status of the error (422 for a request the worker refused)
@@ -46,6 +48,7 @@ class TaskRecord:
     finished_at: float | None = None
     updated_at: float = 0.0
     purged_at: float | None = None  # when retention deleted its stored outputs and inputs (the summary stays)
+    usage: TaskUsage | None = None  # what running it cost (modules/tasks/usage.py); None until a worker ran it
 
 
 @dataclass
@@ -74,12 +77,12 @@ class TaskStore(ABC):
         """The newest task of `user` submitted with Idempotency-Key `key` after `since`."""
 
     @abstractmethod
-    def list(self, *, user: str | None = None, status: list[TaskStatus] | None = None, limit: int = 100,
-             offset: int = 0) -> list[TaskRecord]:
+    def list(self, *, user: str | None = None, status: builtins.list[TaskStatus] | None = None, limit: int = 100,
+             offset: int = 0) -> builtins.list[TaskRecord]:
         """Records, newest first, optionally of one user and some statuses."""
 
     @abstractmethod
-    def list_unfinished(self) -> list[TaskRecord]:
+    def list_unfinished(self) -> builtins.list[TaskRecord]:
         """Waiting and running records, oldest first (what a restarted worker must deal with)."""
 
     @abstractmethod
@@ -95,7 +98,7 @@ class TaskStore(ABC):
         """Record the progress of a running task."""
 
     @abstractmethod
-    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
+    def finish(self, task_id: str, status: TaskStatus, *, images: builtins.list[str] | None = None, info: Any = None,
                error: str | None = None, error_code: int | None = None, finished_at: float) -> SinkItem | None:
         """Record the final state and append it to the result stream; None when it had already finished."""
 
@@ -112,11 +115,11 @@ class TaskStore(ABC):
         """Replace the webhook delivery state of a task (attempts included)."""
 
     @abstractmethod
-    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> list[SinkItem]:
+    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> builtins.list[SinkItem]:
         """Stream items with index > `after` (of `user`, when given) that `consumer` has not committed."""
 
     @abstractmethod
-    def sink_commit(self, consumer: str, indexes: list[int]) -> int:
+    def sink_commit(self, consumer: str, indexes: builtins.list[int]) -> int:
         """Acknowledge items for `consumer`; returns how many were newly committed."""
 
     @abstractmethod
@@ -124,7 +127,7 @@ class TaskStore(ABC):
         """The index of the newest stream item (0 when empty)."""
 
     @abstractmethod
-    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+    def list_purgeable(self, finished_before: float, limit: int) -> builtins.list[TaskRecord]:
         """Finished records (any final status) that finished before `finished_before` and were not purged yet,
         oldest first (what the retention sweep works through)."""
 
@@ -132,6 +135,24 @@ class TaskStore(ABC):
     def mark_purged(self, task_id: str, *, params: dict[str, Any] | None, purged_at: float) -> None:
         """Forget a finished task's stored outputs: `images` and `urls` emptied, `params` replaced (its inputs
         scrubbed), `purged_at` set; summary, info, error and timestamps stay."""
+
+    # -- usage (cost allocation) and the result cache: a store that lacks them answers NotImplementedError ------
+    def record_usage(self, task_id: str, usage: TaskUsage) -> None:
+        """Record what running the task cost (the worker calls it before completing the task)."""
+        raise NotImplementedError(f"{type(self).__name__} does not record task usage")
+
+    def list_usage(self, *, since: float | None = None, until: float | None = None,
+                   user: str | None = None) -> builtins.list[TaskRecord]:
+        """Finished records with usage whose `finished_at` lies in [since, until), oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} does not record task usage")
+
+    def set_result_key(self, task_id: str, key: str) -> None:
+        """Remember the --result-cache key of a task (identical requests have equal keys)."""
+        raise NotImplementedError(f"{type(self).__name__} has no result cache")
+
+    def find_result(self, user: str | None, key: str) -> TaskRecord | None:
+        """The newest succeeded, unpurged task of `user` with result key `key` and at least one image."""
+        raise NotImplementedError(f"{type(self).__name__} has no result cache")
 
     def close(self) -> None:
         """Release resources."""

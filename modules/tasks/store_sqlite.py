@@ -1,6 +1,7 @@
 """The embedded task store: one SQLite file in the data dir (WAL), safe across `kill -9`."""
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ from typing import Any
 from modules.errors import ConflictError
 from modules.tasks.common import TaskStatus
 from modules.tasks.store_base import SinkItem, TaskRecord, TaskStore
+from modules.tasks.usage import USAGE_COLUMNS, TaskUsage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -34,7 +36,8 @@ CREATE TABLE IF NOT EXISTS sink_commits (
 
 # Columns added after the first release (a data dir made by an older Easel is migrated on open).
 _ADDED_COLUMNS = {"payload": "TEXT", "inputs": "TEXT", "priority": "TEXT NOT NULL DEFAULT 'normal'",
-                  "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "error_code": "INTEGER", "purged_at": "REAL"}
+                  "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "error_code": "INTEGER", "purged_at": "REAL",
+                  **USAGE_COLUMNS, "result_key": "TEXT"}
 _JSON_FIELDS = ("progress_state", "params", "payload", "inputs", "images", "info", "webhook")
 _COLUMNS = ("id", "kind", "user", "model", "priority", "status", "progress", "progress_state", "params", "payload",
             "inputs", "images", "info", "error", "error_code", "runs", "cancel_requested", "idempotency_key", "webhook_url",
@@ -61,6 +64,7 @@ def _row_to_record(row: sqlite3.Row) -> TaskRecord:
     data["images"] = data["images"] or []
     data["webhook"] = data["webhook"] or {}
     data["cancel_requested"] = bool(data["cancel_requested"])
+    data["usage"] = TaskUsage.from_columns(row)
     if data["params"] is None and row["summary"]:  # a record of an older Easel: its summary was the echo
         data["params"] = json.loads(row["summary"])
     return TaskRecord(**data)
@@ -83,6 +87,8 @@ class SqliteTaskStore(TaskStore):
                 if name not in present:
                     self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
             self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_purge ON tasks(purged_at, finished_at)")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_finished ON tasks(finished_at)")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_result ON tasks(result_key, user, status)")
 
     def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
@@ -117,8 +123,8 @@ class SqliteTaskStore(TaskStore):
                         "ORDER BY created_at DESC LIMIT 1", (key, user, since))
         return _row_to_record(row) if row else None
 
-    def list(self, *, user: str | None = None, status: list[TaskStatus] | None = None, limit: int = 100,
-             offset: int = 0) -> list[TaskRecord]:
+    def list(self, *, user: str | None = None, status: builtins.list[TaskStatus] | None = None, limit: int = 100,
+             offset: int = 0) -> builtins.list[TaskRecord]:
         where, args = [], []
         if user is not None:
             where.append("user = ?")
@@ -132,7 +138,7 @@ class SqliteTaskStore(TaskStore):
                                       "LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
         return [_row_to_record(r) for r in rows]
 
-    def list_unfinished(self) -> list[TaskRecord]:
+    def list_unfinished(self) -> builtins.list[TaskRecord]:
         """Waiting and running records, oldest first (what a restarted worker must deal with)."""
         with self._lock:
             rows = self._conn.execute("SELECT * FROM tasks WHERE status IN ('waiting', 'running') "
@@ -141,6 +147,7 @@ class SqliteTaskStore(TaskStore):
 
     def count(self, status: TaskStatus) -> int:
         row = self._one("SELECT COUNT(*) FROM tasks WHERE status = ?", (TaskStatus(status).value,))
+        assert row is not None  # an aggregate always answers one row
         return int(row[0])
 
     def mark_running(self, task_id: str, started_at: float) -> TaskRecord | None:
@@ -155,7 +162,7 @@ class SqliteTaskStore(TaskStore):
             self._conn.execute("UPDATE tasks SET progress = ?, progress_state = ?, updated_at = ? "
                                "WHERE id = ? AND status = 'running'", (fraction, _dump(state), time.time(), task_id))
 
-    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
+    def finish(self, task_id: str, status: TaskStatus, *, images: builtins.list[str] | None = None, info: Any = None,
                error: str | None = None, error_code: int | None = None, finished_at: float) -> SinkItem | None:
         progress = 1.0 if status == TaskStatus.SUCCEEDED else None
         with self._lock:
@@ -177,7 +184,7 @@ class SqliteTaskStore(TaskStore):
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return SinkItem(index=int(cur.lastrowid), task_id=task_id, user=user, created_at=finished_at)
+        return SinkItem(index=int(cur.lastrowid or 0), task_id=task_id, user=user, created_at=finished_at)
 
     def requeue(self, task_id: str) -> None:
         with self._lock:
@@ -196,10 +203,10 @@ class SqliteTaskStore(TaskStore):
             self._conn.execute("UPDATE tasks SET webhook = ?, updated_at = ? WHERE id = ?",
                                (_dump(webhook), time.time(), task_id))
 
-    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> list[SinkItem]:
+    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> builtins.list[SinkItem]:
         sql = ("SELECT s.idx, s.task_id, s.user, s.created_at FROM sink s WHERE s.idx > ? "
                "AND NOT EXISTS (SELECT 1 FROM sink_commits c WHERE c.consumer = ? AND c.idx = s.idx)")
-        args: list[Any] = [after, consumer]
+        args: builtins.list[Any] = [after, consumer]
         if user is not None:
             sql += " AND s.user = ?"
             args.append(user)
@@ -209,7 +216,7 @@ class SqliteTaskStore(TaskStore):
             rows = self._conn.execute(sql, args).fetchall()
         return [SinkItem(index=r[0], task_id=r[1], user=r[2], created_at=r[3]) for r in rows]
 
-    def sink_commit(self, consumer: str, indexes: list[int]) -> int:
+    def sink_commit(self, consumer: str, indexes: builtins.list[int]) -> int:
         now = time.time()
         with self._lock:
             before = self._conn.total_changes
@@ -219,9 +226,10 @@ class SqliteTaskStore(TaskStore):
 
     def sink_last_index(self) -> int:
         row = self._one("SELECT COALESCE(MAX(idx), 0) FROM sink")
+        assert row is not None  # an aggregate always answers one row
         return int(row[0])
 
-    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+    def list_purgeable(self, finished_before: float, limit: int) -> builtins.list[TaskRecord]:
         with self._lock:
             rows = self._conn.execute("SELECT * FROM tasks WHERE purged_at IS NULL AND finished_at IS NOT NULL "
                                       "AND finished_at < ? AND status IN ('succeeded', 'failed', 'cancelled') "
@@ -232,6 +240,41 @@ class SqliteTaskStore(TaskStore):
         with self._lock:
             self._conn.execute("UPDATE tasks SET images = '[]', inputs = '[]', params = ?, purged_at = ?, "
                                "updated_at = ? WHERE id = ?", (_dump(params), purged_at, time.time(), task_id))
+
+    def record_usage(self, task_id: str, usage: TaskUsage) -> None:
+        columns = usage.to_columns()
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self._lock:
+            self._conn.execute(f"UPDATE tasks SET {assignments}, updated_at = ? WHERE id = ?",
+                               (*columns.values(), time.time(), task_id))
+
+    def list_usage(self, *, since: float | None = None, until: float | None = None,
+                   user: str | None = None) -> builtins.list[TaskRecord]:
+        where: builtins.list[str] = ["finished_at IS NOT NULL", "run_seconds IS NOT NULL"]
+        args: builtins.list[object] = []
+        if since is not None:
+            where.append("finished_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("finished_at < ?")
+            args.append(until)
+        if user is not None:
+            where.append("user IS ?")
+            args.append(user)
+        with self._lock:
+            rows = self._conn.execute(f"SELECT * FROM tasks WHERE {' AND '.join(where)} "
+                                      "ORDER BY finished_at, rowid", args).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def set_result_key(self, task_id: str, key: str) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE tasks SET result_key = ? WHERE id = ?", (key, task_id))
+
+    def find_result(self, user: str | None, key: str) -> TaskRecord | None:
+        row = self._one("SELECT * FROM tasks WHERE result_key = ? AND user IS ? AND status = 'succeeded' "
+                        "AND purged_at IS NULL AND images IS NOT NULL AND images != '[]' "
+                        "ORDER BY finished_at DESC LIMIT 1", (key, user))
+        return _row_to_record(row) if row else None
 
     def close(self) -> None:
         with self._lock:

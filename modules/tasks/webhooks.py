@@ -41,7 +41,7 @@ def checked_address(url: str, allow_private: bool) -> str | None:
                                    proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as e:
         raise InvalidRequestError(f"webhook_url: cannot resolve {parts.hostname!r}", field="webhook_url") from e
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         mapped = getattr(address, "ipv4_mapped", None)
@@ -90,6 +90,7 @@ class WebhookDispatcher:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.on_failure: list[Callable[[bool], None]] = []  # listeners(final) of each failed attempt: metrics
 
     def start(self) -> None:
         self._stopping = False
@@ -156,6 +157,9 @@ class WebhookDispatcher:
             entry["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
         entry["duration"] = round(time.perf_counter() - started, 4)
         attempts.append(entry)
+        if not ok:
+            for listener in list(self.on_failure):
+                listener(number >= self.max_attempts)
         if ok:
             state.update(state="delivered", attempts=attempts)
         elif number >= self.max_attempts:

@@ -93,9 +93,10 @@ def build_extra_networks(services, tab: str) -> ExtraNetworksUI:
             refreshers[page.id] = refresh
 
     for page_id, refresh in refreshers.items():
-        page = page_by_id(page_id)
+        found = page_by_id(page_id)
+        assert found is not None  # the ids come from PAGES
 
-        def do_refresh(_page=page):
+        def do_refresh(_page: Page = found):
             _page.refresh(services)
             return cards_html(services, _page, tab)
 

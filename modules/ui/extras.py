@@ -101,6 +101,7 @@ def build_extras(services) -> ExtrasTab:
                   "gfpgan_visibility": float(gfpgan_v), "codeformer_visibility": float(codeformer_v),
                   "codeformer_weight": float(codeformer_w)}
         user = getattr(request, "username", None)
+        sources: list[tuple[Path | None, Image.Image]]
         if kind == "single":
             if source is None:
                 raise gr.Error("Extras: upload an image first")

@@ -3,6 +3,7 @@ upscaler), hires steps, denoising, upscale by / resize to, hires checkpoint, sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -117,6 +118,7 @@ def build_hires(services, tab: str) -> HiresControls:
 def wire_hires_target(hires: HiresControls, width: gr.Slider, height: gr.Slider) -> None:
     """The "from 512x512 to 1024x1024" line follows the size and hires controls."""
     size_inputs = [width, height, hires.scale, hires.resize_x, hires.resize_y]
-    for component in (*size_inputs, hires.enable):
+    triggers: list[Any] = [*size_inputs, hires.enable]  # (gradio's event methods are added at runtime)
+    for component in triggers:
         component.change(describe_target, size_inputs, [hires.target], api_visibility="private", queue=False,
                          show_progress="hidden")

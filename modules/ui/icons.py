@@ -7,6 +7,7 @@ into the element's `title` (translated when a localization is active).
 """
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import quote
 
 import gradio as gr
@@ -76,16 +77,16 @@ def hint(elem_id: str, text: str) -> None:
 
 
 def tool_button(elem_id: str, icon: str, text_hint: str, *, label: str = "", visible: bool = True,
-                variant: str = "secondary", extra_classes: list[str] | None = None, scale: int | None = 0,
-                min_width: int | None = 40, size: str | None = None) -> gr.Button:
+                variant: Literal["primary", "secondary", "stop", "huggingface"] = "secondary",
+                extra_classes: list[str] | None = None, scale: int | None = 0, min_width: int | None = 40,
+                size: Literal["sm", "md", "lg"] | None = None) -> gr.Button:
     """A button showing `icon` (and `label`, when given) with `text_hint` as its title."""
     if icon not in ICONS:
         raise KeyError(f"unknown icon {icon!r}")
     hint(elem_id, text_hint)
     classes = ["easel-icon", f"easel-icon-{icon}", *(["tool"] if not label else []), *(extra_classes or [])]
-    kwargs = {"size": size} if size else {}
     if label:  # a labelled button takes its share of the row
         return gr.Button(label, elem_id=elem_id, elem_classes=classes, visible=visible, variant=variant,
-                         scale=scale or 1, **kwargs)
+                         scale=scale or 1, size=size or "lg")
     return gr.Button(label, elem_id=elem_id, elem_classes=classes, visible=visible, variant=variant, scale=scale,
-                     min_width=min_width, **kwargs)
+                     min_width=min_width, size=size or "lg")

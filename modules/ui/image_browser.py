@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 from PIL import Image
@@ -96,7 +98,7 @@ class ImageBrowserTab:
     selected_path: gr.Textbox  # hidden: the absolute path, for "Send to"
     infotext: gr.Textbox
     send: dict
-    show: object  # (folder, date, query, page) -> the outputs' values
+    show: Callable[..., Any]  # (folder, date, query, page) -> the outputs' values
     outputs: list
     controls: list  # folder, date, query
 

@@ -185,7 +185,7 @@ def build_img2img(services) -> Img2ImgTab:
     def body_for(v: dict, init: Image.Image, mask_image: Image.Image | None) -> Img2ImgBody:
         fields = sampling.body(v)
         if v["scale_tab"] == 1:
-            fields["width"], fields["height"] = scaled_size(init, v["scale_by"])
+            fields["width"], fields["height"] = scaled_size(init, v["scale_by"]) or init.size
         return Img2ImgBody(prompt=v["prompt"] or "", negative_prompt=v["negative_prompt"] or "",
                            styles=list(v["styles"] or []), init_images=[b64(init)],
                            mask=b64(mask_image) if mask_image is not None else None,

@@ -10,7 +10,7 @@ from PIL import Image, ImageChops
 MODES = ["img2img", "sketch", "inpaint", "inpaint_sketch", "inpaint_upload", "batch"]
 TITLES = ["img2img", "Sketch", "Inpaint", "Inpaint sketch", "Inpaint upload", "Batch"]
 INPAINT_MODES = {"inpaint", "inpaint_sketch", "inpaint_upload", "batch"}
-SKETCH_COLORS = ["#ffffff", "#000000", "#cc3232", "#32cc70", "#3270cc", "#e0c040"]
+SKETCH_COLORS: list[str | tuple[str, float]] = ["#ffffff", "#000000", "#cc3232", "#32cc70", "#3270cc", "#e0c040"]
 
 
 @dataclass
@@ -34,8 +34,8 @@ class Img2ImgInputs:
                 "batch_output_dir": self.batch_output_dir, "batch_mask_dir": self.batch_mask_dir}
 
 
-def _editor(elem_id: str, label: str, colors: list[str], default: str, image_mode: str = "RGBA") -> gr.ImageEditor:
-    return gr.ImageEditor(label=label, type="pil", image_mode=image_mode, sources=["upload", "clipboard"],
+def _editor(elem_id: str, label: str, colors: list[str | tuple[str, float]], default: str) -> gr.ImageEditor:
+    return gr.ImageEditor(label=label, type="pil", image_mode="RGBA", sources=["upload", "clipboard"],
                           elem_id=elem_id, height=420, layers=False, transforms=(), format="png",
                           brush=gr.Brush(default_size=24, colors=colors, default_color=default, color_mode="defaults"))
 

@@ -4,6 +4,7 @@ selection follow the server (modules/ui/watch.py): new files, a checkpoint switc
 after the selected checkpoint was deleted (shown in the status line)."""
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -105,5 +106,5 @@ def build_quicksettings(services, watcher: Watcher) -> QuickSettings:
     watcher.follow(vae, services.vaes.names, lambda: options.get("sd_vae"))
     watcher.notice(status, lambda: _notice_text(services))
     for key, component in extra.items():
-        watcher.value(component, lambda _key=key: options.get(_key))
+        watcher.value(component, functools.partial(options.get, key))
     return QuickSettings(checkpoint, vae, status, extra)

@@ -32,7 +32,7 @@ class SeedControls:
 
     @staticmethod
     def body(v: dict) -> dict:
-        fields = {"seed": _seed(v["seed"])}
+        fields: dict[str, int | float] = {"seed": _seed(v["seed"])}
         if v["subseed_show"]:  # A1111: the variation fields apply only while "Extra" is ticked
             fields.update(subseed=_seed(v["subseed"]), subseed_strength=float(v["subseed_strength"] or 0),
                           seed_resize_from_w=int(v["seed_resize_from_w"] or 0) or -1,
