@@ -118,10 +118,15 @@ PRIVATE_NAMES = ("secrets.json", "tasks.sqlite3", "tasks.sqlite3-wal", "tasks.sq
 def test_secrets_and_the_task_database_are_out_of_reach(page, webui):
     """The signing secrets and the live task queue are never listed, served, zipped, moved or deleted."""
     root = webui.data_dir
-    for name in PRIVATE_NAMES:
-        (root / name).write_bytes(b"SQLite format 3\x00 secret" if name.startswith("tasks") else b'{"k": "s3cret"}')
-    (root / "private").mkdir(exist_ok=True)
-    (root / "private" / "secrets.json").write_text('{"k": "s3cret"}')
+    # The live ones (the task database, private/) are used as they are; only missing ones get a stand-in, and
+    # only those are removed afterwards.
+    made = []
+    for rel in (*PRIVATE_NAMES, "private/secrets.json"):
+        path = root / rel
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(b"SQLite format 3\x00 s3cret" if "tasks" in rel else b'{"k": "s3cret"}')
+            made.append(path)
     try:
         open_tab(page, "FileBrowser")
         page.locator("#filebrowser-root .fb-table").wait_for()
@@ -155,8 +160,8 @@ def test_secrets_and_the_task_database_are_out_of_reach(page, webui):
             assert (root / name).exists(), name
         assert (root / "private" / "secrets.json").exists() and not (root / "outputs" / "stolen").exists()
     finally:
-        for name in PRIVATE_NAMES:
-            (root / name).unlink(missing_ok=True)
+        for path in made:
+            path.unlink(missing_ok=True)
 
 
 def test_bulk_actions_copy_path_checksums_and_info(page, webui):
