@@ -154,3 +154,60 @@ def test_extensions_tab_disables_an_extension_across_a_restart(browser, restarta
     page.click("#extensions_install_button")
     page.locator("#extensions_install_result", has_text="works offline").wait_for()
     page.context.close()
+
+
+def natural_sizes(page, tab: str = "txt2img") -> list[tuple[int, int]]:
+    page.wait_for_function(f"() => [...document.querySelectorAll('#{tab}_gallery img')].every((i) => i.complete)")
+    return [tuple(s) for s in page.locator(f"#{tab}_gallery img").evaluate_all(
+        "(imgs) => imgs.map((i) => [i.naturalWidth, i.naturalHeight])")]
+
+
+def test_hires_fix_returns_the_upscaled_size(page):
+    page.fill("#txt2img_prompt textarea", "a hires picture")
+    small_job(page, "txt2img", steps=2, size=64)
+    page.locator("#txt2img_hr").get_by_text("Hires. fix").first.click()
+    page.locator("#txt2img_enable_hr input").check()
+    set_number(page, "txt2img_hires_steps", 1)
+    page.locator("#txt2img_hr_target", has_text="to 128x128").wait_for()
+    try:
+        generate(page)
+        info = text_of(page, "txt2img_info")
+        assert "Hires upscale: 2" in info and "Size: 64x64" in info
+        assert natural_sizes(page) == [(128, 128)]
+    finally:
+        page.locator("#txt2img_enable_hr input").uncheck()
+
+
+def test_xyz_plot_grid_has_a_legend(page):
+    page.fill("#txt2img_prompt textarea", "a plotted picture")
+    small_job(page, "txt2img", steps=2, size=64)
+    page.locator("#txt2img_script_list input").click()
+    page.get_by_role("option", name="X/Y/Z plot", exact=True).click()
+    x_type = page.locator("#script_txt2img_xyz_plot_x_type input")
+    x_type.wait_for()
+    assert x_type.input_value() == "Seed"
+    fill_text(page, "script_txt2img_xyz_plot_x_values", "1, 2")
+    try:
+        generate(page)
+        sizes = natural_sizes(page)
+        assert len(sizes) == 1  # A1111: only the grid, unless "Include Sub Images" is ticked
+        grid_w, grid_h = sizes[0]
+        assert grid_w == 128 and grid_h > 64  # two cells side by side under a band with the "Seed: 1" labels
+    finally:
+        page.locator("#txt2img_script_list input").click()
+        page.get_by_role("option", name="None", exact=True).click()
+
+
+def test_batch_grid_is_saved_and_shown(page, webui):
+    page.fill("#txt2img_prompt textarea", "a grid of two")
+    small_job(page, "txt2img", steps=2, size=64)
+    set_number(page, "txt2img_batch_count", 2)
+    grids = webui.data_dir / "outputs" / "txt2img-grids"
+    before = set(grids.rglob("grid-*.png")) if grids.exists() else set()
+    try:
+        generate(page)
+        assert natural_sizes(page) == [(128, 64), (64, 64), (64, 64)]
+        new = set(grids.rglob("grid-*.png")) - before
+        assert len(new) == 1 and Image.open(new.pop()).size == (128, 64)
+    finally:
+        set_number(page, "txt2img_batch_count", 1)
