@@ -122,9 +122,9 @@ def build_image_browser(services) -> ImageBrowserTab:
             gallery = gr.Gallery(label="Images", show_label=False, elem_id="image_browser_gallery", columns=6,
                                  height=560, interactive=False, preview=False, object_fit="contain", format="png")
             with gr.Row(equal_height=True):
-                previous = gr.Button("Previous page", elem_id="image_browser_prev", min_width=100)
+                previous = gr.Button("Previous page", elem_id="image_browser_prev", size="sm", scale=0, min_width=120)
                 page_info = gr.Markdown("", elem_id="image_browser_page_info")
-                following = gr.Button("Next page", elem_id="image_browser_next", min_width=100)
+                following = gr.Button("Next page", elem_id="image_browser_next", size="sm", scale=0, min_width=120)
         with gr.Column(scale=2, min_width=300):
             file_rel = gr.Textbox(label="File", interactive=False, elem_id="image_browser_file")
             selected_path = gr.Textbox(visible=False)

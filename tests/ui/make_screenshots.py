@@ -16,7 +16,16 @@ from PIL import Image, PngImagePlugin
 from playwright.sync_api import sync_playwright
 
 from tests.support import ROOT, EaselServer, make_data_dir
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, STYLES_CSV, open_tab, set_number, small_job, upload_to_editor
+from tests.ui.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    STYLES_CSV,
+    generate,
+    open_tab,
+    set_number,
+    small_job,
+    upload_to_editor,
+)
 
 SAMPLE_INFOTEXT = ("a lighthouse on a cliff at dusk, oil painting, dramatic lighting\nNegative prompt: blurry\n"
                    "Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 1234, Size: 512x512, "
@@ -64,8 +73,7 @@ def tour(page, out: Path, sample: Path, width: int) -> None:
     page.fill("#txt2img_neg_prompt textarea", "blurry")
     small_job(page, "txt2img", steps=8, size=128)
     set_number(page, "txt2img_batch_size", 2)
-    page.click("#txt2img_generate")
-    page.wait_for_function("() => document.querySelector('#txt2img_info textarea').value.includes('Steps')")
+    generate(page)
     shoot(page, out, "txt2img", width)
     page.locator("#txt2img_hr").get_by_text("Hires. fix").first.click()
     page.locator("#txt2img_hr").scroll_into_view_if_needed()
