@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     if cmd_opts.api:
         logger.info("--api: the API is always on in Easel")
 
+    from modules import restart
     from modules.api.serve import serve
     from modules.errors import EaselError
+
+    restart.enable()
 
     try:
         _services, app = assemble(cmd_opts, extensions)
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     serve(app, host=host, port=port, timeout_keep_alive=cmd_opts.timeout_keep_alive,
           timeout_graceful_shutdown=cmd_opts.timeout_graceful_shutdown,
           ssl_keyfile=cmd_opts.tls_keyfile, ssl_certfile=cmd_opts.tls_certfile)
+    if restart.restart_requested():  # "Apply and restart UI": the same command line, config.json read again
+        restart.exec_again()
     return 0
 
 

@@ -1,12 +1,14 @@
-// Progress of a WebUI job: polls POST /internal/progress (A1111 shape) and shows a bar, ETA and live preview
-// over the tab's results column until the task completes.
+// Progress of WebUI jobs: polls POST /internal/progress (A1111 shape) for the tab's current task and shows a bar,
+// ETA and the live preview in the gallery's place (over it, as A1111 does) until the task completes; further
+// generations queued from the tab are counted on the bar and followed in turn. While a tab has jobs, its Generate
+// button gives way to Interrupt / Skip / queue-another (body class "easel-busy-<tab>").
 /* global gradioApp */
 
 (function () {
     "use strict";
 
     const POLL_MS = 500;
-    const GIVE_UP_MS = 120000; // never seen queued or active within this time: stop polling
+    const GIVE_UP_MS = 120000; // a task never seen queued or active within this time is dropped
 
     function formatTime(seconds) {
         if (seconds === null || seconds === undefined || !isFinite(seconds)) return "";
@@ -23,78 +25,171 @@
         return node;
     }
 
-    const active = {};
+    // tab -> {events: pending Gradio generate events, tasks: [ids in submission order], view, polling, batch}
+    const tabs = {};
 
-    // The Generate event ended (result or error): stop that tab's progress display.
-    window.easelDone = function (tab) {
-        if (active[tab]) active[tab]();
-        return [];
-    };
+    function state(tab) {
+        if (!tabs[tab]) tabs[tab] = {events: 0, tasks: [], view: null, polling: false, batch: 0};
+        return tabs[tab];
+    }
 
-    window.requestProgress = function (idTask, tab, onDone) {
-        if (active[tab]) active[tab]();
-        const results = gradioApp().querySelector("#" + tab + "_results");
-        if (!results) return;
-        for (const old of results.querySelectorAll(".progressDiv, .livePreview")) old.remove();
+    function host(tab) {
+        return gradioApp().querySelector("#" + tab + "_results");
+    }
+
+    // The overlay covers the gallery exactly (it is a sibling, so selectors of the gallery's own images stay true).
+    function place(tab, view) {
+        const gallery = gradioApp().querySelector("#" + tab + "_gallery");
+        const box = host(tab);
+        if (!gallery || !box || !view) return;
+        const g = gallery.getBoundingClientRect(), b = box.getBoundingClientRect();
+        view.preview.style.top = (g.top - b.top) + "px";
+        view.preview.style.left = (g.left - b.left) + "px";
+        view.preview.style.width = g.width + "px";
+        view.preview.style.height = g.height + "px";
+        view.bar.style.top = (g.top - b.top) + "px";
+        view.bar.style.left = (g.left - b.left) + "px";
+        view.bar.style.width = Math.max(0, g.width - 12) + "px";
+    }
+
+    function showView(tab) {
+        const s = state(tab);
+        if (s.view && s.view.bar.isConnected) return s.view;
+        const box = host(tab);
+        if (!box) return null;
+        for (const old of box.querySelectorAll(".progressDiv, .livePreview")) old.remove();
         const bar = el("div", "progressDiv");
         bar.id = tab + "_progressbar";
         const fill = el("div", "progress");
         fill.textContent = "Waiting...";
-        bar.append(fill);
+        const queued = el("span", "easel-queued");
+        queued.id = tab + "_queued";
+        bar.append(fill, queued);
         const preview = el("div", "livePreview");
         preview.id = tab + "_live_preview";
-        results.prepend(preview);
-        results.prepend(bar);
-        document.body.classList.add("easel-busy-" + tab);
+        box.append(preview, bar);
+        s.view = {bar, fill, queued, preview, idLivePreview: -1};
+        place(tab, s.view);
+        return s.view;
+    }
 
-        const started = Date.now();
-        let seen = false;
-        let idLivePreview = -1;
-        let stopped = false;
-
-        function finish() {
-            if (stopped) return;
-            stopped = true;
-            if (active[tab] === finish) delete active[tab];
-            bar.remove();
-            preview.remove();
-            document.body.classList.remove("easel-busy-" + tab);
-            if (onDone) onDone();
+    function hideView(tab) {
+        const s = state(tab);
+        if (s.view) {
+            s.view.bar.remove();
+            s.view.preview.remove();
         }
+        s.view = null;
+    }
 
-        async function poll() {
-            if (stopped) return;
-            let res;
-            try {
-                const response = await fetch("internal/progress", {
-                    method: "POST", credentials: "same-origin", headers: {"Content-Type": "application/json"},
-                    body: JSON.stringify({id_task: idTask, id_live_preview: idLivePreview, live_preview: true}),
-                });
-                res = await response.json();
-            } catch (_e) {
-                res = null;
+    function setBusy(tab, busy) {
+        document.body.classList.toggle("easel-busy-" + tab, busy);
+    }
+
+    function updateQueued(tab) {
+        const s = state(tab);
+        if (!s.view) return;
+        const waiting = Math.max(0, s.tasks.length - 1);
+        s.view.queued.textContent = waiting ? "+" + waiting + " queued" : "";
+        s.view.bar.dataset.queued = String(waiting);
+    }
+
+    async function fetchProgress(id, view) {
+        try {
+            const response = await fetch("internal/progress", {
+                method: "POST", credentials: "same-origin", headers: {"Content-Type": "application/json"},
+                body: JSON.stringify({id_task: id, id_live_preview: view ? view.idLivePreview : -1, live_preview: true}),
+            });
+            return await response.json();
+        } catch (_e) {
+            return null;
+        }
+    }
+
+    function render(view, res) {
+        const percent = Math.round((res.progress || 0) * 100);
+        view.fill.style.width = (res.active ? Math.max(percent, 2) : 0) + "%";
+        let text = res.queued ? (res.textinfo || "In queue...") : (res.active ? percent + "%" : "Waiting...");
+        if (res.active && res.eta) text += " ETA: " + formatTime(res.eta);
+        if (res.active && res.textinfo) text += " \u2014 " + res.textinfo;
+        view.fill.textContent = text;
+        view.bar.dataset.progress = String(res.progress || 0);
+        if (res.live_preview) {
+            let img = view.preview.querySelector("img");
+            if (!img) { img = el("img"); view.preview.append(img); }
+            img.src = res.live_preview;
+            view.preview.classList.add("easel-shown");
+        }
+        if (res.id_live_preview !== null && res.id_live_preview !== undefined) view.idLivePreview = res.id_live_preview;
+    }
+
+    async function poll(tab) {
+        const s = state(tab);
+        if (s.polling) return;
+        s.polling = true;
+        let seenAt = Date.now();
+        let current = null;
+        while (s.events > 0 || s.tasks.length) {
+            if (!s.tasks.length) {
+                if (s.events <= 0) break;
+                await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+                continue;
             }
-            if (res) {
-                if (res.completed) return finish();
-                if (res.active || res.queued) seen = true;
-                const percent = Math.round((res.progress || 0) * 100);
-                fill.style.width = (res.active ? Math.max(percent, 2) : 0) + "%";
-                let text = res.queued ? (res.textinfo || "In queue...") : (res.active ? percent + "%" : "Waiting...");
-                if (res.active && res.eta) text += " ETA: " + formatTime(res.eta);
-                if (res.active && res.textinfo) text += " \u2014 " + res.textinfo;
-                fill.textContent = text;
-                bar.dataset.progress = String(res.progress || 0);
-                if (res.live_preview) {
-                    let img = preview.querySelector("img");
-                    if (!img) { img = el("img"); preview.append(img); }
-                    img.src = res.live_preview;
+            const id = s.tasks[0];
+            if (id !== current) {
+                current = id;
+                seenAt = Date.now();
+                if (s.view) { s.view.idLivePreview = -1; s.view.preview.classList.remove("easel-shown"); }
+            }
+            const view = showView(tab);
+            updateQueued(tab);
+            const res = await fetchProgress(id, view);
+            if (res && view) {
+                if (res.active || res.queued) seenAt = Date.now();
+                if (res.completed) {
+                    s.tasks.shift();
+                    // An img2img batch names its images' tasks after the first one: follow them too.
+                    if (!s.tasks.length && s.events > 0 && /^task\(img2img-[A-Z0-9]+(-b\d+)?\)$/.test(id)) {
+                        s.batch += 1;
+                        s.tasks.push(id.replace(/(-b\d+)?\)$/, "-b" + s.batch + ")"));
+                    }
+                    continue;
                 }
-                if (res.id_live_preview !== null && res.id_live_preview !== undefined) idLivePreview = res.id_live_preview;
+                render(view, res);
+                place(tab, view);
             }
-            if (!seen && Date.now() - started > GIVE_UP_MS) return finish();
-            setTimeout(poll, POLL_MS);
+            if (Date.now() - seenAt > GIVE_UP_MS) s.tasks.shift();
+            await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         }
-        active[tab] = finish;
-        poll();
+        s.polling = false;
+        s.tasks = [];
+        s.batch = 0;
+        hideView(tab);
+        setBusy(tab, false);
+    }
+
+    // A generate event started in `tab` with the browser-made task id.
+    window.requestProgress = function (idTask, tab) {
+        const s = state(tab);
+        s.events += 1;
+        s.tasks.push(idTask);
+        setBusy(tab, true);
+        showView(tab);
+        updateQueued(tab);
+        poll(tab);
+    };
+
+    // A generate event of `tab` ended (result or error).
+    window.easelDone = function (tab) {
+        const s = state(tab);
+        s.events = Math.max(0, s.events - 1);
+        if (s.events === 0) s.tasks = [];
+        return [];
+    };
+
+    // The task Interrupt / Skip act on: the one running (or first waiting) in this tab.
+    window.easelActiveTask = function (tab) {
+        const s = state(tab);
+        return s.tasks.length ? s.tasks[0] : null;
     };
 })();

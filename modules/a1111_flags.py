@@ -79,7 +79,7 @@ FLAGS: tuple[CompatFlag, ...] = (
     _f("--ngrok", NO_EFFECT, "no ngrok tunnel (offline)", VALUE),
     _f("--ngrok-region", NO_EFFECT, _A1111_NOOP, VALUE),
     _f("--ngrok-options", NO_EFFECT, "no ngrok tunnel (offline)", VALUE),
-    _f("--enable-insecure-extension-access", NO_EFFECT, "Easel has no Extensions tab that installs from URLs"),
+    _f("--enable-insecure-extension-access", NO_EFFECT, "the Extensions tab never installs from URLs (Easel works offline)"),
     _f("--clip-models-path", NO_EFFECT, "no CLIP interrogator is shipped (/sdapi/v1/interrogate answers 404)", VALUE),
     _f("--ldsr-models-path", NO_EFFECT, "LDSR upscaling is not implemented", VALUE),
     _f("--lyco-dir-backcompat", HONOURED, "an extra LoRA folder (LyCORIS files are LoRAs here)", VALUE),

@@ -316,6 +316,107 @@ def resize_image(
     return res
 
 
+# --- grid legends (A1111 `draw_grid_annotations`, `draw_prompt_matrix`) ------------------------------------------
+
+GRID_TEXT_ACTIVE = "#000000"
+GRID_TEXT_INACTIVE = "#999999"
+GRID_BACKGROUND = "#ffffff"
+
+
+class GridAnnotation:
+    """One label line of a grid legend; an inactive one (a prompt-matrix part not used) is grey and struck."""
+
+    def __init__(self, text: str = "", is_active: bool = True):
+        self.text = str(text)
+        self.is_active = is_active
+
+
+def grid_font(size: int):
+    """Pillow's bundled TrueType font (no system font needed, works offline)."""
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=max(8, int(size)))
+
+
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split(" "):
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textlength(candidate, font=font) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def draw_grid_annotations(im: Image.Image, width: int, height: int, hor_texts: list[list[GridAnnotation]],
+                          ver_texts: list[list[GridAnnotation]], margin: int = 0) -> Image.Image:
+    """A grid of `width` x `height` cells with column labels above and row labels to the left (A1111 layout: font
+    size (width + height) / 25, the left band 3/4 of a cell wide when there are row labels, `margin` pixels between
+    cells). Labels wrap to the cell width; inactive ones are grey with a line through them."""
+    from PIL import ImageDraw
+
+    fontsize = max(8, (width + height) // 25)
+    spacing = fontsize // 2
+    font = grid_font(fontsize)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    cols, rows = max(1, im.width // width), max(1, im.height // height)
+    hor_texts = (hor_texts + [[GridAnnotation()]] * cols)[:cols]
+    ver_texts = (ver_texts + [[GridAnnotation()]] * rows)[:rows]
+    pad_left = 0 if not any(line.text for lines in ver_texts for line in lines) else width * 3 // 4
+
+    def layout(lines: list[GridAnnotation], limit: int) -> list[tuple[str, GridAnnotation]]:
+        return [(text, line) for line in lines for text in _wrap(probe, line.text, font, limit)]
+
+    def block_height(laid: list) -> int:
+        return sum(fontsize + spacing for _ in laid) - spacing if laid else 0
+
+    hor_laid = [layout(lines, width) for lines in hor_texts]
+    ver_laid = [layout(lines, max(pad_left - spacing, fontsize)) for lines in ver_texts]
+    tallest = max((block_height(laid) for laid in hor_laid if any(t for t, _ in laid)), default=0)
+    pad_top = 0 if tallest == 0 else tallest + spacing * 2
+    result = Image.new("RGB", (im.width + pad_left + margin * (cols - 1), im.height + pad_top + margin * (rows - 1)),
+                       ImageColor.getcolor(GRID_BACKGROUND, "RGB"))
+    for row in range(rows):
+        for col in range(cols):
+            cell = im.crop((width * col, height * row, width * (col + 1), height * (row + 1)))
+            result.paste(cell, (pad_left + (width + margin) * col, pad_top + (height + margin) * row))
+    draw = ImageDraw.Draw(result)
+
+    def draw_block(laid: list, center_x: float, top: float) -> None:
+        y = top
+        for text, line in laid:
+            color = GRID_TEXT_ACTIVE if line.is_active else GRID_TEXT_INACTIVE
+            length = draw.textlength(text, font=font)
+            draw.text((center_x - length / 2, y), text, font=font, fill=color)
+            if not line.is_active and text:
+                middle = y + fontsize * 0.6
+                draw.line((center_x - length / 2, middle, center_x + length / 2, middle), fill=color,
+                          width=max(1, fontsize // 10))
+            y += fontsize + spacing
+
+    for col, laid in enumerate(hor_laid):
+        center = pad_left + (width + margin) * col + width / 2
+        draw_block(laid, center, pad_top / 2 - block_height(laid) / 2)
+    for row, laid in enumerate(ver_laid):
+        center_y = pad_top + (height + margin) * row + height / 2
+        draw_block(laid, pad_left / 2, center_y - block_height(laid) / 2)
+    return result
+
+
+def draw_prompt_matrix(im: Image.Image, width: int, height: int, parts: list[str], margin: int = 0) -> Image.Image:
+    """Prompt matrix labels (A1111): the first half of the variable parts label the columns, the rest the rows;
+    each label lists its parts, the ones a cell does not use greyed out and struck through."""
+    prompts = parts[1:]
+    boundary = math.ceil(len(prompts) / 2)
+    horizontal, vertical = prompts[:boundary], prompts[boundary:]
+    hor = [[GridAnnotation(x, is_active=pos & (1 << i) != 0) for i, x in enumerate(horizontal)]
+           for pos in range(1 << len(horizontal))]
+    ver = [[GridAnnotation(x, is_active=pos & (1 << i) != 0) for i, x in enumerate(vertical)]
+           for pos in range(1 << len(vertical))]
+    return draw_grid_annotations(im, width, height, hor, ver, margin)
+
+
 def flatten(image: Image.Image, background: str) -> Image.Image:
     """A1111 `images.flatten`: transparency replaced by `background` (e.g. "#ffffff"); an RGB image."""
     if image.mode == "RGBA":

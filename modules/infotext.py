@@ -260,3 +260,25 @@ def _backcompat(res: dict[str, object]) -> None:
         res["Downcast alphas_cumprod"] = True
     if ver < _V180 and res.get("Refiner"):
         res["Refiner switch by sampling steps"] = True
+
+
+def readable_parameters(text: str) -> list[tuple[str, str]]:
+    """The infotext as written, for people: Prompt, Negative prompt, then every `Key: value` pair of the params
+    line in its order, values unquoted (no split sizes such as "Size-1", no defaults filled in)."""
+    *lines, lastline = text.strip().split("\n")
+    if len(RE_PARAM.findall(lastline)) < 3:
+        lines.append(lastline)
+        lastline = ""
+    prompt, negative, in_negative = [], [], False
+    for line in lines:
+        line = line.strip()
+        if line.startswith("Negative prompt:"):
+            in_negative, line = True, line[16:].strip()
+        (negative if in_negative else prompt).append(line)
+    rows = [("Prompt", "\n".join(prompt))]
+    if negative:
+        rows.append(("Negative prompt", "\n".join(negative)))
+    for key, value in RE_PARAM.findall(lastline):
+        if value:
+            rows.append((key.strip(), unquote(value) if value[0] == '"' and value[-1] == '"' else value))
+    return rows

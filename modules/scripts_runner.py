@@ -141,29 +141,40 @@ class ScriptRunner:
                 self._layout(lambda s: wrap_call(s.ui, s.filename, "ui", self.is_img2img))
 
     def setup_ui(self) -> list[Any]:
-        """Build the scripts' UI inside the current gradio context: a "Script" dropdown (type="index") and each
-        script's components (selectable ones in hidden groups shown by the dropdown). Returns the input
-        components in flat-argument order (the dropdown first), for the generate button's inputs."""
+        """Build the scripts' UI inside the current gradio context, in A1111's order: the always-on scripts' UIs
+        (each script makes its own accordion), then the "Script" dropdown (type="index") and each selectable
+        script's components in a group the dropdown shows. Returns the input components in flat-argument order
+        (the dropdown first), for the generate button's inputs."""
         import gradio as gr
+
+        titles = [self._title(s) for s in self.selectable_scripts]
+        made: list[Any] = []
+
+        def dropdown() -> Any:
+            if not made:
+                made.append(gr.Dropdown(label="Script", choices=["None", *titles], value="None", type="index",
+                                        elem_id=f"{self.tabname}_script_list"))
+            return made[0]
 
         def make(script: Script) -> Any:
             if script.alwayson:
-                return wrap_call(script.ui, script.filename, "ui", self.is_img2img)
-            with gr.Group(visible=False) as group:
+                if type(script).ui is Script.ui:  # no UI: nothing to place
+                    return wrap_call(script.ui, script.filename, "ui", self.is_img2img)
+                with gr.Group(elem_classes=["easel-alwayson-script"]):
+                    return wrap_call(script.ui, script.filename, "ui", self.is_img2img)
+            dropdown()
+            with gr.Group(visible=False, elem_classes=["easel-selectable-script"]) as group:
                 controls = wrap_call(script.ui, script.filename, "ui", self.is_img2img)
             script.group = group
             return controls
 
         with self._lock:
-            titles = [self._title(s) for s in self.selectable_scripts]
-            dropdown = gr.Dropdown(label="Script", choices=["None", *titles], value="None", type="index",
-                                   elem_id=f"{self.tabname}_script_list")
             inputs = self._layout(make)
-            inputs[0] = dropdown
+            inputs[0] = dropdown()
         groups = [s.group for s in self.selectable_scripts]
         if groups:
-            dropdown.change(lambda index: [gr.update(visible=(index == i + 1)) for i in range(len(groups))],
-                            inputs=[dropdown], outputs=groups)
+            inputs[0].change(lambda index: [gr.update(visible=(index == i + 1)) for i in range(len(groups))],
+                             inputs=[inputs[0]], outputs=groups)
         return inputs
 
     def default_args(self) -> list[Any]:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from modules.engine.sr_upscalers import SrUpscalers
     from modules.generation.jobs import GenerationJobs
     from modules.model_registry.checkpoints import CheckpointRegistry
+    from modules.model_registry.current import CurrentCheckpoint
     from modules.model_registry.vae import VaeRegistry
     from modules.safety.guardrail import PromptGuard
     from modules.safety.nsfw import NsfwCensor
@@ -82,6 +83,7 @@ class Services:
     guard: PromptGuard | None = None  # the prompt guardrail
     censor: NsfwCensor | None = None  # --enable-nsfw-censor
     users: UserDirectory | None = None  # who may log in (--users-file, --api-auth, --gradio-auth): modules/users
+    current_checkpoint: CurrentCheckpoint | None = None  # keeps sd_model_checkpoint naming an existing file
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -221,6 +223,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                         links=links, webhooks=webhooks, catalog=catalog, pipeline=pipeline, jobs=jobs,
                         handlers=handlers, retention=retention, references=references,
                         extensions=list(extensions or []))
+    services.current_checkpoint = _follow_checkpoint_files(options, checkpoints)
     services.workers = [Worker(queue, handlers, f"easel-worker-{i}", on_thread_start=lambda: shared.bind_thread(services))
                         for i in range(workers)]
     from modules.observability import attach
@@ -249,6 +252,14 @@ def _remote_models(cmd_opts: argparse.Namespace, paths):
     budget = int(float(getattr(cmd_opts, "model_cache_gb", 50.0) or 0) * (1 << 30))
     logger.info("--models-url: models from %s, cached in %s", store.describe(), paths.cache_dir / "remote-models")
     return RemoteModels(store, paths.cache_dir / "remote-models", budget)
+
+
+def _follow_checkpoint_files(options: Options, checkpoints: CheckpointRegistry) -> CurrentCheckpoint:
+    from modules.model_registry.current import CurrentCheckpoint
+
+    current = CurrentCheckpoint(options, checkpoints)
+    checkpoints.on_refreshed.append(current.ensure)
+    return current
 
 
 def _converted_cache(cmd_opts: argparse.Namespace, paths: DataPaths, hashing: bool):

@@ -15,6 +15,12 @@ FLAG_ONLY = {
 SAMPLES_FORMATS = ["png", "jpg", "jpeg", "webp"]
 
 
+def _localizations() -> list[str]:
+    from modules.localization import choices
+
+    return choices()
+
+
 def default_options() -> dict[str, OptionInfo]:
     O = OptionInfo  # noqa: E741 - the table reads better with a one-letter constructor
     return {
@@ -26,7 +32,9 @@ def default_options() -> dict[str, OptionInfo]:
         "grid_save": O(True, "Always save all generated image grids", "saving-images"),
         "grid_format": O("png", "File format for grids", "saving-images", choices=SAMPLES_FORMATS),
         "grid_only_if_multiple": O(True, "Do not save grids consisting of one picture", "saving-images"),
-        "n_rows": O(-1, "Grid row count; -1 for autodetect", "saving-images", minimum=-1, maximum=16),
+        "n_rows": O(-1, "Grid row count; -1 for autodetect and 0 for it to be same as batch size", "saving-images",
+                    minimum=-1, maximum=16),
+        "grid_prevent_empty_spots": O(False, "Prevent empty spots in grid (when set to autodetect)", "saving-images"),
         "jpeg_quality": O(80, "Quality for saved jpeg and webp images", "saving-images", minimum=1, maximum=100),
         "webp_lossless": O(False, "Use lossless compression for webp images", "saving-images"),
         "export_for_4chan": O(True, "Save copy of large images as JPG", "saving-images"),
@@ -41,7 +49,12 @@ def default_options() -> dict[str, OptionInfo]:
         "outdir_extras_samples": O("outputs/extras-images", "Output directory for images from extras tab", "saving-paths", kind=PATH),
         "outdir_txt2img_grids": O("outputs/txt2img-grids", "Output directory for txt2img grids", "saving-paths", kind=PATH),
         "outdir_img2img_grids": O("outputs/img2img-grids", "Output directory for img2img grids", "saving-paths", kind=PATH),
+        "outdir_grids": O("", "Output directory for grids; if empty, defaults to two directories below", "saving-paths",
+                          kind=PATH),
+        "outdir_save": O("log/images", "Directory for saving images using the Save button", "saving-paths", kind=PATH),
+        "save_selected_only": O(True, "When using the Save button, only save a single selected image", "saving-images"),
         "save_to_dirs": O(True, "Save images to a subdirectory", "saving-to-dirs"),
+        "grid_save_to_dirs": O(True, "Save grids to a subdirectory", "saving-to-dirs"),
         "directories_filename_pattern": O("[date]", "Directory name pattern", "saving-to-dirs"),
         # Stable Diffusion
         "sd_model_checkpoint": O("", "Stable Diffusion checkpoint", "sd", infotext="Model hash"),
@@ -121,7 +134,10 @@ def default_options() -> dict[str, OptionInfo]:
         "send_seed": O(True, "Send seed when sending prompt or image to other interface", "ui"),
         "send_size": O(True, "Send size when sending prompt or image to another interface", "ui"),
         "quicksettings_list": O(["sd_model_checkpoint", "sd_vae"], "Quicksettings list", "ui"),
+        "localization": O("None", "Localization (Reload UI to apply)", "ui", choices=_localizations),
         "add_model_hash_to_info": O(True, "Add model hash to infotext", "infotext"),
+        "infotext_styles": O("Apply if any", "Infer styles from prompts of pasted infotext", "infotext",
+                             choices=["Ignore", "Apply", "Discard", "Apply if any"]),
         "add_model_name_to_info": O(True, "Add model name to infotext", "infotext"),
         "add_user_name_to_info": O(False, "Add user name to infotext when authenticated", "infotext"),
         "add_version_to_infotext": O(True, "Add program version to infotext", "infotext"),

@@ -4,9 +4,11 @@ The prompt (or negative prompt) is split on `|`: the first part is always used, 
 other parts is added to it (2^(n-1) images, combination k takes part i+1 when bit i of k is set), joined with
 ", " (delimiter "comma") or " " ("space"), at the end or, with "put at start", before the first part. Every image
 uses the same seed unless "different seeds" (seed + k). The response has the grid first (rows = 2^((n-1)//2), A1111's
-layout; labels are not drawn) with the first image's infotext, then the images (index_of_first_image = 1).
+layout, labelled as A1111 does: the parts above the columns and left of the rows, the unused ones greyed out and
+struck through, `margin_size` pixels between the cells) with the first image's infotext, then the images
+(index_of_first_image = 1).
 Args (A1111 order): put_at_start, different_seeds, prompt_type ("positive"/"negative"), variations_delimiter
-("comma"/"space"), margin_size (ignored: no labels are drawn).
+("comma"/"space"), margin_size.
 Deviation: each combination is generated as its own batch of one; images are identical to A1111's batched run
 because every image has its own random generator. The combinations count against the image cap before the request
 is queued (`plan`): more parts than the cap allows is a 422, and a cancel stops the remaining combinations.
@@ -110,6 +112,9 @@ class Script(scripts.Script):
         cells = [img for r in results for img in r.images]
         infotexts = [t for r in results for t in r.infotexts]
         grid = images.make_grid(cells, rows=min(rows, len(cells)))
+        if len(cells) == count:  # labels need the whole matrix (a cancel leaves it short)
+            parts = [part.strip() for part in source.split("|")]
+            grid = images.draw_prompt_matrix(grid, cells[0].width, cells[0].height, parts, int(margin_size or 0))
         all_seeds = [s for r in results for s in r.seeds]
         info = dict(first.info, prompt=p.prompt, all_prompts=[t for r in results for t in r.info["all_prompts"]],
                     all_negative_prompts=[t for r in results for t in r.info["all_negative_prompts"]],

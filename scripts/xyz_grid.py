@@ -9,8 +9,9 @@ the `*_values_dropdown` list unless csv_mode, as A1111 does; Easel falls back to
 Every cell is a `copy.copy(p)` with the axis values applied, generated with `process_images`. Response (A1111): with
 draw_grid, images[0] is the grid (one sub-grid per Z value, rows = Y values, side by side) whose infotext adds
 "Script: X/Y/Z plot, X Type, X Values, ..." (and "Fixed X Values" for seed axes); include_sub_grids adds the
-per-Z grids, include_lone_images adds every cell's image. Legends are not drawn (deviation; the labels are in the
-infotext). Axes Easel cannot honour (e.g. "Refiner checkpoint", "FP8 mode") answer 422 naming the axis.
+per-Z grids, include_lone_images adds every cell's image. With draw_legend the grid has A1111's legend (X values above
+the columns, Y values left of the rows, Z values above each sub-grid; "Label: value" for numbers, the value for names)
+and margin_size pixels between cells. Axes Easel cannot honour (e.g. "Refiner checkpoint", "FP8 mode") answer 422 naming the axis.
 """
 from __future__ import annotations
 
@@ -244,6 +245,50 @@ def grid_infotext(text: str, extra: dict[str, Any]) -> str:
     return f"{head}\n{params}" if head else params
 
 
+def format_value(axis: Axis, value: Any) -> str:
+    """A legend label, as A1111's axes format them: "Steps: 20" for numbers, the value itself for names."""
+    if axis.label == "Nothing":
+        return ""
+    if axis.type == "perm":
+        return ", ".join(map(str, value))
+    if axis.has_choices or axis.type is str:
+        return str(value)
+    return f"{axis.label}: {value}"
+
+
+def clamp_margin(value: Any) -> int:
+    try:
+        return min(max(int(value or 0), 0), 500)
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclasses.dataclass
+class Legend:
+    """A1111's `draw_legend` and `margin_size`: X labels above the columns and Y labels left of the rows of each
+    sub-grid, Z labels above the sub-grids."""
+
+    draw: bool
+    margin: int
+
+    def cells(self, grid: Image.Image, size: tuple[int, int], axes: list) -> Image.Image:
+        (x_axis, xs), (y_axis, ys), _ = axes
+        if not self.draw and not self.margin:
+            return grid
+        hor = [[images.GridAnnotation(format_value(x_axis, x) if self.draw else "")] for x in xs]
+        ver = [[images.GridAnnotation(format_value(y_axis, y) if self.draw else "")] for y in ys]
+        return images.draw_grid_annotations(grid, size[0], size[1], hor, ver, self.margin)
+
+    def sheets(self, subs: list[Image.Image], axes: list) -> Image.Image:
+        _, _, (z_axis, zs) = axes
+        joined = images.make_grid(subs, rows=1)
+        if not self.draw:
+            return joined
+        titles = [[images.GridAnnotation(format_value(z_axis, z))] for z in zs]
+        return images.draw_grid_annotations(joined, subs[0].width, subs[0].height, titles,
+                                            [[images.GridAnnotation()]])
+
+
 class Script(scripts.Script):
     def title(self) -> str:
         return "X/Y/Z plot"
@@ -342,11 +387,12 @@ class Script(scripts.Script):
             cells[index] = processing.process_images(pc)
         if not any(c is not None and c.images for c in cells):
             return next((c for c in cells if c is not None), None) or processing.process_images(p)
+        legend = Legend(bool(draw_legend), clamp_margin(margin_size))
         return self._result(p, cells, axes, texts, bool(draw_grid), bool(include_lone_images),
-                            bool(include_sub_grids), bool(no_fixed_seeds))
+                            bool(include_sub_grids), bool(no_fixed_seeds), legend)
 
     def _result(self, p: Any, cells: list[Any], axes: list, texts: list[str], draw_grid: bool, lone: bool,
-                sub_grids: bool, no_fixed_seeds: bool) -> Any:
+                sub_grids: bool, no_fixed_seeds: bool, legend: Legend | None = None) -> Any:
         first = next(c for c in cells if c is not None and c.images)
         size = first.images[0].size
         imgs = [c.images[0] if c is not None and c.images else Image.new("RGB", size) for c in cells]
@@ -363,8 +409,10 @@ class Script(scripts.Script):
         out_images, out_texts = [], []
         if draw_grid:
             block = len(xs) * len(ys)
-            subs = [images.make_grid(imgs[i * block:(i + 1) * block], rows=len(ys)) for i in range(len(zs))]
-            out_images.append(images.make_grid(subs, rows=1) if len(subs) > 1 else subs[0])
+            legend = legend or Legend(False, 0)
+            subs = [legend.cells(images.make_grid(imgs[i * block:(i + 1) * block], rows=len(ys)), size, axes)
+                    for i in range(len(zs))]
+            out_images.append(legend.sheets(subs, axes) if len(subs) > 1 else subs[0])
             out_texts.append(grid_infotext(texts_cells[0], extra))
             if sub_grids and len(subs) > 1:
                 zless = {k: v for k, v in extra.items() if not k.startswith(("Z ", "Fixed Z"))}

@@ -47,4 +47,11 @@ def serve(app: FastAPI, *, host: str, port: int, timeout_keep_alive: int, timeou
     config = uvicorn.Config(app, host=host, port=port, timeout_keep_alive=timeout_keep_alive, log_level="info",
                             timeout_graceful_shutdown=max(0.1, timeout_graceful_shutdown),  # type: ignore[arg-type]  # uvicorn takes float seconds
                             ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile)
-    StoppableServer(config, app).run()
+    from modules import restart
+
+    server = StoppableServer(config, app)
+    restart.set_stopper(lambda: setattr(server, "should_exit", True))
+    try:
+        server.run()
+    finally:
+        restart.set_stopper(None)

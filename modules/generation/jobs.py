@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from modules.generation import grids
 from modules.generation.costs import ImageBudget
 from modules.generation.limits import Limits, check_request
 from modules.generation.outputs import ResultWriter
@@ -68,6 +69,8 @@ class GenerationJobs:
             result = runner.run(p)
             if result is None:
                 result = self.process_images(p)
+            elif result.index_of_first_image and result.images and self._saves_grids(p):
+                self.outputs.save_grid(p.mode, result.images[0], (result.infotexts or [None])[0], p)
             keys = self.outputs.store_results(job.id, result.images, result.infotexts, result.samples_format)
         job.usage.add_images(result.images)
         if not p.override_settings_restore_afterwards:
@@ -133,10 +136,24 @@ class GenerationJobs:
             self.censor.apply_result(result)
         progress.job_no = progress.job_count
         if not p.do_not_save_samples and self.options.get("samples_save"):
-            self.outputs.save_samples(p.mode, result, p)
+            self.outputs.save_samples(p.mode, result, p)  # A1111 saves each image before the grid and postprocess
+        result = self._add_grid(p, result)
         if runner is not None:  # after saving, as A1111: images a script appends (ControlNet maps) are not samples
             runner.postprocess(p, result)
         return result
+
+    def _saves_grids(self, p: GenerationRequest) -> bool:
+        """A script's grid (X/Y/Z plot, prompt matrix) is saved like a batch grid (A1111 saves it under grids)."""
+        return not p.do_not_save_grid and bool(self.options.get("grid_save"))
+
+    def _add_grid(self, p: GenerationRequest, result: GenerationResult) -> GenerationResult:
+        made = grids.make_batch_grid(self.options, p, result)
+        if made is None:
+            return result
+        grid, text = made
+        if self._saves_grids(p):
+            self.outputs.save_grid(p.mode, grid, text, p)
+        return grids.with_grid(result, grid, text) if self.options.get("return_grid") else result
 
     # -- extras ---------------------------------------------------------------------------------------------------
     def extras(self, job: Job) -> Outcome:

@@ -76,37 +76,74 @@ class ResultWriter:
         return keys
 
     def save_samples(self, mode: str, result: GenerationResult, p: Any = None) -> list[str]:
-        """Write a generation's images to the A1111 outputs folder of `mode`; returns the keys written."""
-        return self.save_to_folder(self.samples_folder(mode), result.images, result.infotexts, result.seeds,
-                                   result.samples_format, p)
+        """Write a generation's images (not its grid) to the A1111 outputs folder of `mode`; returns the keys."""
+        first = result.index_of_first_image
+        return self.save_to_folder(self.samples_folder(mode, p), result.images[first:], result.infotexts[first:],
+                                   result.seeds, result.samples_format, p)
 
-    def samples_folder(self, mode: str) -> Path:
+    def save_grid(self, mode: str, grid: Image.Image, infotext: str | None, p: Any = None) -> list[str]:
+        """Write a batch grid to the grids folder of `mode` as `grid-NNNN.<grid_format>` (A1111's name)."""
+        seed = (getattr(p, "all_seeds", None) or [0])[0]
+        return self.save_to_folder(self.samples_folder(mode, p, grid=True), [grid], [infotext], [seed],
+                                   self.options.get("grid_format"), p, basename="grid")
+
+    def samples_folder(self, mode: str, p: Any = None, *, grid: bool = False) -> Path:
         """The outputs folder of `mode` (created on local disk only; object stores have no folders)."""
-        return samples_folder(self.options, self.data_dir, mode, create=not self.files.is_object_store)
+        return samples_folder(self.options, self.data_dir, mode, p, grid=grid, create=not self.files.is_object_store)
 
     def save_to_folder(self, folder: Path, images: list[Image.Image], infotexts: Sequence[str | None],
-                       seeds: list[int], fmt: str, p: Any = None) -> list[str]:
+                       seeds: list[int], fmt: str, p: Any = None, *, basename: str = "") -> list[str]:
+        """Each image as `NNNNN-<pattern>.<ext>` (`samples_filename_pattern`, "[seed]" when empty; the number only
+        with `save_images_add_number` or an empty pattern), or `<basename>-NNNN.<ext>` (grids)."""
         prefix = self._key_of(folder)
         ext = extension(fmt)
         keys = []
-        number = self._next_number(prefix)
+        number = self._next_number(prefix, basename)
+        name_of = self._namer(p, basename)
         for i, image in enumerate(images):
             seed = seeds[i] if i < len(seeds) else 0
             text = infotexts[i] if i < len(infotexts) else None
+            numbered, stem = name_of(i, seed)
             while True:
-                key = f"{prefix}/{number:05d}-{seed}.{ext}" if prefix else f"{number:05d}-{seed}.{ext}"
+                if basename:
+                    name = f"{basename}-{number:04d}"
+                elif numbered:
+                    name = f"{number:05d}-{stem}" if stem else f"{number:05d}"
+                else:
+                    name = stem
+                key = f"{prefix}/{name}.{ext}" if prefix else f"{name}.{ext}"
                 params = ImageSaveParams(image, p, self.files.reference(key), {"parameters": text} if text else {})
                 script_callbacks.before_image_saved_callback(params)
                 key = self._callback_key(params.filename, key)
                 try:
                     self.files.write_new(key, self._bytes_after_callbacks(params, image, text, fmt))
                     break
-                except ConflictError:  # another writer took the number meanwhile
-                    number += 1
+                except ConflictError:  # the name is taken (or was just taken by another writer): number it
+                    if numbered or basename:
+                        number += 1
+                    numbered = True
             number += 1
             keys.append(key)
             script_callbacks.image_saved_callback(params)
         return keys
+
+    def _namer(self, p: Any, basename: str):
+        """(numbered, decoration) of image i: the filename pattern applied (A1111 `FilenameGenerator`)."""
+        from modules.generation.filenames import apply_pattern, context_for
+        from modules.image_saving import model_of
+
+        pattern = "" if basename else (self.options.get("samples_filename_pattern") or "")
+        add_number = bool(self.options.get("save_images_add_number")) or not pattern
+        name, shorthash = model_of(p)
+
+        def name_of(i: int, seed: int) -> tuple[bool, str]:
+            if basename:
+                return True, ""
+            ctx = context_for(p, i, seed, model_name=name, model_hash=shorthash)
+            stem = apply_pattern(pattern or "[seed]", ctx)
+            return add_number or not stem, stem
+
+        return name_of
 
     def _bytes_after_callbacks(self, params: ImageSaveParams, image: Image.Image, text: str | None, fmt: str) -> bytes:
         items = {k: v for k, v in params.pnginfo.items() if k != "parameters" and isinstance(v, str)}
@@ -134,7 +171,12 @@ class ResultWriter:
             return original
         return key
 
-    def _next_number(self, prefix: str) -> int:
+    def _next_number(self, prefix: str, basename: str = "") -> int:
         names = (info.key.rsplit("/", 1)[-1] for info in self.files.list(prefix))
-        numbers = [int(name[:5]) for name in names if name[:5].isdigit()]
+        if basename:
+            start = len(basename) + 1
+            numbers = [int(n[start:start + 4]) for n in names if n.startswith(f"{basename}-")
+                       and n[start:start + 4].isdigit()]
+        else:
+            numbers = [int(name[:5]) for name in names if name[:5].isdigit()]
         return max(numbers, default=-1) + 1

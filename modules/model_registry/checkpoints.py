@@ -80,6 +80,7 @@ class CheckpointRegistry:
         self.remote = remote  # modules.storage.model_cache.RemoteModels (--models-url) or None
         self._lock = threading.RLock()
         self._items: list[CheckpointInfo] = []
+        self.on_refreshed: list[Callable[[], object]] = []  # called after every rescan (modules/model_registry/current.py)
 
     def refresh(self) -> list[CheckpointInfo]:
         """Rescan every checkpoint folder; the first folder wins when two give the same name."""
@@ -97,6 +98,8 @@ class CheckpointRegistry:
         with self._lock:
             self._items = ordered
         log.info("Found %d checkpoints", len(ordered))
+        for listener in self.on_refreshed:
+            listener()
         return list(ordered)
 
     def list(self) -> list[CheckpointInfo]:

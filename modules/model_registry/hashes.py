@@ -67,6 +67,23 @@ def cached_sha256(path: Path, cache_file: Path) -> str | None:
     return None
 
 
+def valid_cached_hashes(cache_file: Path) -> dict[str, str]:
+    """{absolute path: sha256} of every cache entry still valid for its file's mtime and size (reads no file)."""
+    with _lock:
+        data = _read_cache(Path(cache_file))
+    found = {}
+    for path, entry in data.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            continue
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        if entry.get("mtime") == stat.st_mtime and entry.get("size") == stat.st_size:
+            found[path] = entry["sha256"]
+    return found
+
+
 def sha256_file(path: Path, cache_file: Path) -> str:
     """sha256 hex digest of `path`, reusing `cache_file` while mtime and size are unchanged."""
     path = Path(path).resolve()

@@ -47,7 +47,10 @@ def test_save_images_writes_outputs_and_runs_callbacks(tmp_path):
         shutil.rmtree(ext, ignore_errors=True)
     files = sorted((tmp_path / "outputs" / "txt2img-images").rglob("*.png"))
     assert [f.name.split("-", 1)[1] for f in files] == ["21.png", "22.png"]
-    for path, text in zip(files, infotexts):
+    assert len(infotexts) == 3  # A1111: with save_images the batch grid comes first (tests/api/test_grids.py)
+    grids = sorted((tmp_path / "outputs" / "txt2img-grids").rglob("grid-*.png"))
+    assert len(grids) == 1 and grids[0].with_name(grids[0].name + ".seen").read_text() == "saved"
+    for path, text in zip(files, infotexts[1:]):
         image = Image.open(path)
         assert image.info["parameters"] == text
         assert image.info["recorded-by"] == "test-extension"

@@ -29,7 +29,7 @@ def test_list_subfolder_and_errors(client: httpx.Client) -> None:
     outputs = client.get(f"{API}/list", params={"path": "outputs"}).json()
     assert outputs["entries"][0] | {"modified": ""} == {
         "name": "cat.png", "path": "outputs/cat.png", "is_dir": False, "size": outputs["entries"][0]["size"],
-        "modified": "", "is_image": True, "is_symlink": False, "outside": False}
+        "modified": "", "is_image": True, "is_symlink": False, "outside": False, "sha256": None, "in_use": None}
     missing = client.get(f"{API}/list", params={"path": "nope"})
     assert missing.status_code == 404 and set(missing.json()) == {"error", "detail", "body", "errors"}
     assert client.get(f"{API}/list", params={"path": "notes.txt"}).status_code == 422
@@ -153,3 +153,41 @@ def test_routes_require_api_auth(data_dir: Path) -> None:
         assert http.get(f"{API}/list", auth=("admin", "wrong")).status_code == 401
         assert http.get(f"{API}/list", auth=("admin", "s3cret")).status_code == 200
     assert (data_dir / "notes.txt").is_file()
+
+
+def test_listing_shows_cached_hashes_and_files_in_use(data_dir: Path) -> None:
+    model = data_dir / "models" / "Stable-diffusion" / "tiny.safetensors"
+    from modules.model_registry.hashes import sha256_file
+
+    sha = sha256_file(model, data_dir / "cache" / "hashes.json")
+    in_use = {str(model): "the selected checkpoint"}
+    with serve(make_app(data_dir, in_use=lambda: in_use)) as url, httpx.Client(base_url=url) as http:
+        entries = {e["name"]: e for e in http.get(f"{API}/list", params={"path": "models/Stable-diffusion"})
+                   .json()["entries"]}
+        assert entries["tiny.safetensors"]["sha256"] == sha
+        assert entries["tiny.safetensors"]["in_use"] == "the selected checkpoint"
+        models = {e["name"]: e for e in http.get(f"{API}/list", params={"path": "models"}).json()["entries"]}
+        assert models["Stable-diffusion"]["in_use"] == "the selected checkpoint"  # the folder holding it
+        assert models["Lora"]["in_use"] is None and models["Lora"]["sha256"] is None
+        model.write_bytes(b"changed")  # a stale cache entry is not shown
+        entries = http.get(f"{API}/list", params={"path": "models/Stable-diffusion"}).json()["entries"]
+        assert entries[0]["sha256"] is None
+
+
+def test_download_a_selection_as_one_zip(data_dir: Path) -> None:
+    (data_dir / "private").mkdir()
+    (data_dir / "private" / "secrets.json").write_text('{"key": "s3cret"}')
+    (data_dir / "tasks.sqlite3").write_bytes(b"SQLite format 3\x00")
+    protected = [data_dir / "private", data_dir / "tasks.sqlite3"]
+    with serve(make_app(data_dir, protected=protected)) as url, httpx.Client(base_url=url) as http:
+        response = http.get(f"{API}/download-zip", params={"path": ["notes.txt", "outputs", "notes.txt"]})
+        assert response.status_code == 200 and 'filename="selection.zip"' in response.headers["content-disposition"]
+        archive = zipfile.ZipFile(io.BytesIO(response.content))
+        assert set(archive.namelist()) == {"notes.txt", "outputs/", "outputs/cat.png"}
+        assert archive.read("notes.txt") == b"hello\n"
+        whole = zipfile.ZipFile(io.BytesIO(http.get(f"{API}/download-zip", params={"path": [""]}).content))
+        assert "data/notes.txt" in whole.namelist()  # the root folder under its own name
+        assert not any("secrets" in n or "tasks.sqlite3" in n for n in whole.namelist())  # the data dir, minus
+        for private in ("private/secrets.json", "tasks.sqlite3", "./TASKS.sqlite3"):
+            assert http.get(f"{API}/download-zip", params={"path": ["notes.txt", private]}).status_code == 403
+        assert http.get(f"{API}/download-zip", params={"path": ["nope.txt"]}).status_code == 404

@@ -45,22 +45,55 @@ def webui(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture()
-def page(browser, webui):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def new_page(browser, server, *, width: int = 1400, errors: list[str] | None = None):
+    """A fresh browser context on `server`'s WebUI, loaded (JavaScript errors go to `errors`)."""
+    context = browser.new_context(viewport={"width": width, "height": 1000})
     context.set_default_timeout(60_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(webui.url + "/")
+    if errors is not None:
+        page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/")
     page.wait_for_selector("#txt2img_prompt textarea")
+    return page
+
+
+@pytest.fixture()
+def page(browser, webui):
+    errors: list[str] = []
+    page = new_page(browser, webui, errors=errors)
     yield page
-    context.close()
+    page.context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
 
 
 def open_tab(page, title: str) -> None:
-    page.get_by_role("tab", name=title, exact=True).click()
+    page.get_by_role("tab", name=title, exact=True).first.click()
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    """Pick `option` in the Gradio dropdown `elem_id`."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def selected_tokens(page, elem_id: str) -> list[str]:
+    """The values a multiselect dropdown shows as chosen."""
+    return [t.strip() for t in page.locator(f"#{elem_id} .token span:first-child").all_inner_texts()]
+
+
+def text_of(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first.input_value()
+
+
+def fill_text(page, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+    box.fill(value)
+    box.blur()
+
+
+def gallery_images(page, tab: str):
+    """The result images of a tab's gallery (not the live preview, which is beside the gallery)."""
+    return page.locator(f"#{tab}_gallery img")
 
 
 def set_number(page, elem_id: str, value) -> None:
@@ -87,3 +120,10 @@ def upload_to_editor(page, elem_id: str, path) -> None:
                    return c && c.width > 0 && /^\\d+%$/m.test(e.innerText); }}""")
     editor.locator("input[type=file]").set_input_files(str(path))
     editor.get_by_text("Upload an image").wait_for(state="detached")
+
+
+def generate(page, tab: str = "txt2img") -> None:
+    """Press Generate and wait until the tab's job (and the page's handling of its result) is done."""
+    page.click(f"#{tab}_generate")
+    page.wait_for_function(f"() => !document.body.classList.contains('easel-busy-{tab}')")
+    page.wait_for_function(f"() => !document.querySelector('#{tab}_results .pending, #{tab}_results .generating')")

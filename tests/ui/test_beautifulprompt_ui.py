@@ -23,3 +23,19 @@ def test_expand_and_send_to_txt2img(page):
     page.click("#txt2img_generate")
     page.wait_for_function("(text) => document.querySelector('#txt2img_info textarea').value.startsWith(text)",
                            arg=prompts[1])
+
+
+def test_enter_expands_and_shift_enter_adds_a_line(page):
+    """Bug 8: Enter in the input did not expand the prompt."""
+    open_tab(page, "BeautifulPrompt")
+    box = page.locator("#beautifulprompt_input textarea")
+    box.fill("a quiet harbour")
+    box.press("Shift+Enter")
+    box.type("at dawn")
+    assert box.input_value() == "a quiet harbour\nat dawn"  # Shift+Enter: a new line, nothing expanded
+    assert page.locator("#beautifulprompt_results textarea").input_value() == ""
+    box.fill("a quiet harbour")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelector('#beautifulprompt_results textarea').value.length > 0")
+    assert box.input_value() == "a quiet harbour"  # Enter expanded instead of adding a line
+    assert page.locator("#beautifulprompt_results textarea").input_value().startswith("a quiet harbour")

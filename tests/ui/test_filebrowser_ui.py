@@ -20,8 +20,12 @@ def open_folder(page, *names: str) -> None:
         page.locator("#filebrowser-root .fb-crumbs", has_text=name).wait_for()
 
 
+def fb_button(page, label: str):
+    return page.locator("#filebrowser-root .fb-toolbar").get_by_role("button", name=label, exact=True)
+
+
 def row(page, name: str):
-    return page.locator("#filebrowser-root tbody tr", has=page.locator(".fb-name", has_text=re.compile(
+    return page.locator("#filebrowser-root tbody tr", has=page.locator(".fb-name > :first-child", has_text=re.compile(
         f"^{re.escape(name)}$")))
 
 
@@ -106,3 +110,121 @@ def test_path_escapes_are_refused(webui, tmp_path):
                                                     "Upload-Metadata": encoded})
         assert created.status_code in (400, 403)
     assert webui.data_dir.exists() and not (webui.data_dir.parent / "escaped").exists()
+
+
+PRIVATE_NAMES = ("secrets.json", "tasks.sqlite3", "tasks.sqlite3-wal", "tasks.sqlite3-shm")
+
+
+def test_secrets_and_the_task_database_are_out_of_reach(page, webui):
+    """The signing secrets and the live task queue are never listed, served, zipped, moved or deleted."""
+    root = webui.data_dir
+    # The live ones (the task database, private/) are used as they are; only missing ones get a stand-in, and
+    # only those are removed afterwards.
+    made = []
+    for rel in (*PRIVATE_NAMES, "private/secrets.json"):
+        path = root / rel
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(b"SQLite format 3\x00 s3cret" if "tasks" in rel else b'{"k": "s3cret"}')
+            made.append(path)
+    try:
+        open_tab(page, "FileBrowser")
+        page.locator("#filebrowser-root .fb-table").wait_for()
+        fb_button(page, "Refresh").click()
+        page.locator("#filebrowser-root .fb-name", has_text=re.compile("^outputs$")).wait_for()
+        names = page.locator("#filebrowser-root .fb-name a, #filebrowser-root .fb-name > span").all_inner_texts()
+        assert "outputs" in names and "styles.csv" in names
+        for hidden in (*PRIVATE_NAMES, "private"):
+            assert hidden not in names, hidden
+        # Select all + Download zip: the archive leaves them out.
+        page.locator("#filebrowser-root .fb-select-all").check()
+        with page.expect_download() as download:
+            page.locator("#filebrowser-root .fb-bulk-zip").click()
+        import zipfile
+
+        archive = zipfile.ZipFile(download.value.path())
+        assert "styles.csv" in archive.namelist() and "outputs/" in archive.namelist()
+        assert not [n for n in archive.namelist() if "secret" in n or "tasks.sqlite3" in n or n.startswith("private")]
+        page.locator("#filebrowser-root .fb-select-all").uncheck()
+        with httpx.Client(base_url=webui.url) as http:  # and no spelling of their paths reaches them
+            for name in (*PRIVATE_NAMES, "private/secrets.json", "./Secrets.json", "//tasks.sqlite3-wal",
+                         str(root / "tasks.sqlite3-shm")):
+                for method, route in (("GET", "/download"), ("GET", "/info"), ("GET", "/list"), ("DELETE", "/delete")):
+                    response = http.request(method, API + route, params={"path": name})
+                    assert response.status_code == 403, (method, route, name, response.status_code)
+                    assert b"s3cret" not in response.content and b"SQLite" not in response.content
+                moved = http.post(f"{API}/move", json={"src": name, "dst": "outputs/stolen"})
+                assert moved.status_code == 403, name
+            assert http.delete(f"{API}/delete", params={"path": "private"}).status_code == 403
+        for name in PRIVATE_NAMES:
+            assert (root / name).exists(), name
+        assert (root / "private" / "secrets.json").exists() and not (root / "outputs" / "stolen").exists()
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)
+
+
+def test_bulk_actions_copy_path_checksums_and_info(page, webui):
+    """Multi-select with bulk move/delete, "copy path", the sha256 column, the info panel closing on navigation and
+    the infotext shown on hover."""
+    from PIL import Image, PngImagePlugin
+
+    folder = webui.data_dir / "outputs" / "bulk"
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("parameters", "a lighthouse\nSteps: 3, Seed: 9, Size: 16x16")
+    Image.new("RGB", (16, 16), (10, 200, 90)).save(folder / "one.png", pnginfo=meta)
+    (folder / "two.txt").write_text("two")
+    (folder / "three.txt").write_text("three")
+    open_tab(page, "FileBrowser")
+    page.locator("#filebrowser-root .fb-table").wait_for()
+    open_folder(page, "outputs", "bulk")
+
+    row(page, "one.png").hover()  # the thumbnail and the infotext beside the pointer
+    page.locator("#filebrowser-root .fb-hover", has_text="a lighthouse").wait_for()
+    assert page.locator("#filebrowser-root .fb-hover img").is_visible()
+    page.mouse.move(0, 0)
+
+    row(page, "two.txt").get_by_role("button", name="Copy path").click()
+    page.locator("#filebrowser-root .fb-status", has_text="Copied outputs/bulk/two.txt").wait_for()
+    assert page.locator("#filebrowser-root").get_attribute("data-copied") == "outputs/bulk/two.txt"
+
+    row(page, "two.txt").locator(".fb-select").check()
+    row(page, "three.txt").locator(".fb-select").check()
+    page.locator("#filebrowser-root .fb-selection-count", has_text="2 selected").wait_for()
+    page.once("dialog", lambda dialog: dialog.accept("outputs"))
+    page.locator("#filebrowser-root .fb-bulk-move").click()
+    row(page, "two.txt").wait_for(state="detached")
+    assert (webui.data_dir / "outputs" / "two.txt").exists() and (webui.data_dir / "outputs" / "three.txt").exists()
+    assert page.locator("#filebrowser-root .fb-bulk").is_hidden()
+
+    row(page, "one.png").get_by_role("button", name="Info").click()
+    page.locator("#filebrowser-root .fb-info", has_text="image: 16x16 PNG").wait_for()
+    fb_button(page, "Up").click()
+    page.locator("#filebrowser-root .fb-name", has_text=re.compile("^bulk$")).wait_for()
+    assert page.locator("#filebrowser-root .fb-info").is_hidden()  # navigating closed the info panel
+
+    for name in ("two.txt", "three.txt"):
+        row(page, name).locator(".fb-select").check()
+    messages = []
+    page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
+    page.locator("#filebrowser-root .fb-bulk-delete").click()
+    row(page, "two.txt").wait_for(state="detached")
+    assert "Delete 2 item(s)" in messages[0]
+    assert not (webui.data_dir / "outputs" / "two.txt").exists()
+    assert not (webui.data_dir / "outputs" / "three.txt").exists()
+
+    # The sha256 column: "compute" for an unhashed model file, then the short hash, kept by the registry's cache.
+    lora = webui.data_dir / "models" / "Lora" / "unhashed.safetensors"
+    lora.write_bytes(b"\x00lora" * 100)
+    fb_button(page, "Up").click()
+    open_folder(page, "models", "Lora")
+    digest = hashlib.sha256(lora.read_bytes()).hexdigest()
+    row(page, "unhashed.safetensors").locator(".fb-compute").click()
+    row(page, "unhashed.safetensors").locator(".fb-col-sha code", has_text=digest[:10]).wait_for()
+    fb_button(page, "Refresh").click()
+    row(page, "unhashed.safetensors").locator(".fb-col-sha code", has_text=digest[:10]).wait_for()
+    lora.unlink()
+    import shutil
+
+    shutil.rmtree(folder)

@@ -79,11 +79,12 @@ def test_paint_a_mask_and_inpaint(page, webui, tmp_path):
     source = tmp_path / "blue.png"
     Image.new("RGB", (64, 64), (40, 120, 200)).save(source)
     open_tab(page, "img2img")
-    editor = page.locator("#img2img_image")
+    page.get_by_role("tab", name="Inpaint", exact=True).click()
+    editor = page.locator("#img2maskimg")
     canvas = editor.locator("canvas").first
-    upload_to_editor(page, "img2img_image", source)
+    upload_to_editor(page, "img2maskimg", source)
     page.wait_for_function(  # zoomed to fit the 64x64 picture
-        "() => !/^45%$/m.test(document.querySelector('#img2img_image').innerText)")
+        "() => !/^45%$/m.test(document.querySelector('#img2maskimg').innerText)")
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 120, cy - 120)  # a stroke over the top-left quarter of the picture

@@ -56,13 +56,14 @@ def build_tab(registry: ExpanderRegistry) -> gr.Blocks:
     """Build the tab's Blocks (not launched); the app renders it as the "BeautifulPrompt" tab."""
     with gr.Blocks(analytics_enabled=False) as tab:
         with gr.Row():
-            prompt = gr.Textbox(label="Prompt", placeholder="a short idea, e.g. a cat in a garden", lines=2,
+            prompt = gr.Textbox(label="Prompt", placeholder="a short idea, e.g. a cat in a garden (Enter expands, "
+                                "Shift+Enter starts a new line)", lines=2,
                                 scale=5, elem_id="beautifulprompt_input")
             expand = gr.Button("Expand", variant="primary", scale=1, elem_id="beautifulprompt_expand")
         with gr.Row():
             model = gr.Dropdown(registry.names(), value=registry.default_name(), label="Model", scale=5,
                                 elem_id="beautifulprompt_model")
-            refresh = gr.Button("\U0001f504 Refresh", scale=1, elem_id="beautifulprompt_refresh")
+            refresh = gr.Button("Refresh", scale=1, elem_id="beautifulprompt_refresh")
         with gr.Row():
             with gr.Column(scale=1):
                 temperature = _slider("temperature", "Temperature", 0.05, maximum=2.0)
@@ -100,7 +101,6 @@ def build_tab(registry: ExpanderRegistry) -> gr.Blocks:
 
         inputs = [prompt, model, temperature, top_k, top_p, repetition_penalty, max_length, count, seed]
         expand.click(run, inputs=inputs, outputs=[results, selected, info], api_visibility="private")
-        prompt.submit(run, inputs=inputs, outputs=[results, selected, info], api_visibility="private")
         refresh.click(refresh_models, inputs=[model], outputs=[model], api_visibility="private")
         to_txt2img.click(None, inputs=[selected, results], outputs=None, js=send_js("txt2img"))
         to_img2img.click(None, inputs=[selected, results], outputs=None, js=send_js("img2img"))

@@ -17,6 +17,7 @@ from PIL import Image
 from lib_controlnet import preprocessors, routes
 from lib_controlnet.units import CONTROL_MODES, RESIZE_MODES, Unit
 from modules.errors import EaselError
+from modules.ui.icons import tool_button
 
 DEFAULT = Unit()
 
@@ -74,7 +75,7 @@ def _build_unit(catalog, prefix: str):
     with gr.Row():
         module = gr.Dropdown(labels, value="none", label="Preprocessor", elem_id=f"{prefix}_module")
         model = gr.Dropdown(model_choices, value="None", label="Model", elem_id=f"{prefix}_model")
-        refresh = gr.Button("\U0001f504", elem_id=f"{prefix}_refresh", elem_classes=["tool"], scale=0, min_width=40)
+        refresh = tool_button(f"{prefix}_refresh", "refresh", "Refresh the list of ControlNet models")
         run_preview = gr.Button("Preview", elem_id=f"{prefix}_preview_button", scale=0, min_width=80)
     weight = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Control Weight", elem_id=f"{prefix}_weight")
     with gr.Row():

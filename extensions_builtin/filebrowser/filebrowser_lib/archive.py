@@ -58,9 +58,21 @@ def _members(guard: PathGuard, top: Resolved) -> Iterator[tuple[str, str, bool]]
 
 def iter_zip(guard: PathGuard, top: Resolved) -> Iterator[bytes]:
     """The bytes of `top` (a folder) as a zip, yielded in ~1 MiB pieces while files are read."""
+    return iter_zip_many(guard, [top])
+
+
+def _file_member(guard: PathGuard, target: Resolved) -> Iterator[tuple[str, str, bool]]:
+    real = os.path.realpath(target.real)
+    if is_within(guard.root, real) and os.path.isfile(real) and not guard.is_protected(real):
+        yield real, target.name or Path(real).name, False
+
+
+def iter_zip_many(guard: PathGuard, targets: list[Resolved]) -> Iterator[bytes]:
+    """Files and folders (each folder under its own name) as one zip, streamed like `iter_zip`."""
     sink = _Sink()
+    members = (m for t in targets for m in (_members(guard, t) if t.real.is_dir() else _file_member(guard, t)))
     with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:  # type: ignore[arg-type]
-        for real, arcname, is_dir in _members(guard, top):
+        for real, arcname, is_dir in members:
             try:
                 info = zipfile.ZipInfo.from_file(real, arcname)
             except FileNotFoundError:  # removed while zipping

@@ -27,6 +27,8 @@ class FileBrowserConfig:
     allow_config: `--filebrowser-allow-config`.
     store: the object store of the outputs (`--storage-url oss://` / `s3://`: a modules.storage Storage), listed
       and downloaded read-only under /store/...; None with local storage (the outputs are in the data dir).
+    in_use: () -> {real path: why it matters ("the selected checkpoint")}: listed with the entry, so the browser
+        can warn before such a file is deleted or moved (the server then falls back to another checkpoint).
     """
 
     data_dir: Path
@@ -39,6 +41,7 @@ class FileBrowserConfig:
     server_files: tuple[Path, ...] | None = None
     allow_config: bool = False
     store: Any = None
+    in_use: Callable[[], dict[str, str]] | None = None
 
     @property
     def protected_paths(self) -> tuple[Path, ...]:

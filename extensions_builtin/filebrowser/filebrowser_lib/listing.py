@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image
 
 from modules.errors import InvalidRequestError
+from modules.model_registry.hashes import valid_cached_hashes
 
 from .paths import PathGuard, Resolved, is_under, is_within
 
@@ -49,6 +50,22 @@ def describe(guard: PathGuard, lexical: Path, rel: str) -> dict[str, Any]:
         "is_symlink": is_link,
         "outside": outside,
     }
+
+
+def cached_hashes(hash_cache_file: Path | None) -> dict[str, str]:
+    """{absolute path: sha256} of the model registry's hash cache, still valid for the files' mtime and size."""
+    return {} if hash_cache_file is None else valid_cached_hashes(hash_cache_file)
+
+
+def annotate(entries: list[dict[str, Any]], guard: PathGuard, *, hashes: dict[str, str],
+             in_use: dict[str, str]) -> None:
+    """Add `sha256` (files under models/ whose hash is cached; None otherwise) and `in_use` (why the server
+    needs the file, or None) to listing entries."""
+    for entry in entries:
+        real = os.path.realpath(os.path.join(guard.root, entry["path"]))
+        entry["sha256"] = hashes.get(real) if is_under(entry["path"], "models") and not entry["is_dir"] else None
+        reasons = [why for path, why in in_use.items() if path == real or (entry["is_dir"] and is_within(real, path))]
+        entry["in_use"] = "; ".join(dict.fromkeys(reasons)) or None
 
 
 def list_dir(guard: PathGuard, target: Resolved, *, offset: int = 0, limit: int | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -16,10 +17,10 @@ from modules.api.auth import require_api_or_ui_auth
 from modules.errors import InvalidRequestError
 
 from . import fileops
-from .archive import iter_zip
+from .archive import iter_zip, iter_zip_many
 from .config import API_PREFIX, FileBrowserConfig
 from .errors import ReadOnlyError
-from .listing import describe, file_info, list_dir
+from .listing import annotate, cached_hashes, describe, file_info, list_dir
 from .paths import PathGuard, is_under
 from .thumbs import MAX_SIZE, MIN_SIZE, make_thumbnail
 from .tus import UploadStore
@@ -62,11 +63,20 @@ def build_router(config: FileBrowserConfig) -> APIRouter:
         if config.on_models_changed is not None and any(is_under(rel, "models") for rel in rels):
             config.on_models_changed()
 
+    def in_use() -> dict[str, str]:
+        if config.in_use is None:
+            return {}
+        return {os.path.realpath(path): why for path, why in config.in_use().items()}
+
     @router.get("/list")
     def list_folder(path: str = "", offset: int = Query(0, ge=0),
                     limit: int | None = Query(None, ge=1, le=100_000)) -> dict[str, Any]:
-        """`{path, total, offset, entries: [{name, path, is_dir, size, modified, is_image, is_symlink, outside}]}`."""
-        return list_dir(guard, guard.existing(path), offset=offset, limit=limit)
+        """`{path, total, offset, entries: [{name, path, is_dir, size, modified, is_image, is_symlink, outside,
+        sha256, in_use}]}`: `sha256` of model files whose hash is known (cached), `in_use` why the server needs the
+        file (e.g. "the selected checkpoint"), else null."""
+        listing = list_dir(guard, guard.existing(path), offset=offset, limit=limit)
+        annotate(listing["entries"], guard, hashes=cached_hashes(config.hash_cache_file), in_use=in_use())
+        return listing
 
     @router.get("/download")
     def download(path: str) -> Response:
@@ -78,6 +88,14 @@ def build_router(config: FileBrowserConfig) -> APIRouter:
                                      headers={"Content-Disposition": content_disposition(name), **NO_SNIFF})
         return FileResponse(target.real, filename=target.name, content_disposition_type="attachment",
                             headers=NO_SNIFF)
+
+    @router.get("/download-zip")
+    def download_zip(path: list[str] = Query(..., max_length=1000)) -> Response:
+        """Several files and folders (selected together) as one streamed zip."""
+        targets = [guard.existing(p) for p in dict.fromkeys(path)]
+        name = "selection.zip" if len(targets) > 1 else f"{targets[0].name or 'data'}.zip"
+        return StreamingResponse(iter_zip_many(guard, targets), media_type="application/zip",
+                                 headers={"Content-Disposition": content_disposition(name), **NO_SNIFF})
 
     @router.get("/thumbnail")
     def thumbnail(path: str, size: int = Query(128, ge=MIN_SIZE, le=MAX_SIZE)) -> Response:

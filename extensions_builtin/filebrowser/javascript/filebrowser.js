@@ -51,6 +51,8 @@
             this.cwd = "";
             this.entries = [];
             this.total = 0;
+            this.selected = new Set();
+            this.infotexts = new Map();
             this.build();
             this.load("");
         }
@@ -75,39 +77,64 @@
             this.statusLine.classList.toggle("fb-error", Boolean(isError));
         }
 
+        button(label, onclick, attrs) {
+            return el("button", Object.assign({type: "button", class: "fb-button", onclick}, attrs || {}), label);
+        }
+
         build() {
             this.root.textContent = "";
             this.crumbs = el("div", {class: "fb-crumbs"});
             this.fileInput = el("input", {type: "file", multiple: "", class: "fb-hidden",
                 onchange: () => this.uploadFiles(Array.from(this.fileInput.files))});
             const buttons = [
-                el("button", {type: "button", onclick: () => this.load(this.parent())}, "Up"),
-                el("button", {type: "button", onclick: () => this.load(this.cwd)}, "Refresh"),
+                this.button("Up", () => this.load(this.parent()), {title: "Parent folder"}),
+                this.button("Refresh", () => this.load(this.cwd)),
             ];
             if (!this.readonly) {
-                buttons.push(el("button", {type: "button", onclick: () => this.mkdir()}, "New folder"));
-                buttons.push(el("button", {type: "button", onclick: () => this.fileInput.click()}, "Upload"));
+                buttons.push(this.button("New folder", () => this.mkdir()));
+                buttons.push(this.button("Upload", () => this.fileInput.click(), {class: "fb-button fb-primary"}));
             }
             this.overwrite = el("input", {type: "checkbox"});
             if (!this.readonly) buttons.push(el("label", {class: "fb-check"}, this.overwrite, " overwrite"));
+            this.selectionCount = el("span", {class: "fb-selection-count"});
+            const bulk = [this.selectionCount, this.button("Download zip", () => this.zipSelected(), {class: "fb-button fb-bulk-zip"})];
+            if (!this.readonly) {
+                bulk.push(this.button("Move to...", () => this.moveSelected(), {class: "fb-button fb-bulk-move"}));
+                bulk.push(this.button("Delete", () => this.removeSelected(), {class: "fb-button fb-danger fb-bulk-delete"}));
+            }
+            bulk.push(this.button("Clear selection", () => { this.selected.clear(); this.render(); }));
+            this.bulkBar = el("div", {class: "fb-bulk fb-hidden"}, ...bulk);
             this.statusLine = el("div", {class: "fb-status"});
             this.uploads = el("div", {class: "fb-uploads"});
             this.tbody = el("tbody");
-            this.more = el("button", {type: "button", class: "fb-hidden", onclick: () => this.loadMore()}, "Load more");
-            this.infoBox = el("pre", {class: "fb-info fb-hidden"});
-            const head = el("tr", {}, el("th", {}, ""), el("th", {}, "Name"), el("th", {}, "Size"),
-                el("th", {}, "Modified"), el("th", {}, ""));
+            this.more = el("button", {type: "button", class: "fb-button fb-hidden", onclick: () => this.loadMore()}, "Load more");
+            this.infoBox = el("div", {class: "fb-info fb-hidden"});
+            this.hover = el("div", {class: "fb-hover fb-hidden"});
+            this.selectAll = el("input", {type: "checkbox", title: "Select all", class: "fb-select-all",
+                onchange: () => this.toggleAll(this.selectAll.checked)});
+            const head = el("tr", {}, el("th", {class: "fb-col-check"}, this.selectAll), el("th", {}, ""),
+                el("th", {}, "Name"), el("th", {class: "fb-col-size"}, "Size"), el("th", {class: "fb-col-sha"}, "SHA256"),
+                el("th", {class: "fb-col-date"}, "Modified"), el("th", {}, ""));
+            this.dropHint = el("div", {class: "fb-drop-hint"}, "Drop files here to upload them into this folder");
+            this.tableBox = el("div", {class: "fb-table-box"},
+                el("table", {class: "fb-table"}, el("thead", {}, head), this.tbody), this.dropHint);
             this.root.append(
                 el("div", {class: "fb-toolbar"}, ...buttons, this.fileInput),
-                this.crumbs, this.statusLine, this.uploads,
-                el("table", {class: "fb-table"}, el("thead", {}, head), this.tbody),
-                this.more, this.infoBox,
+                this.crumbs, this.bulkBar, this.statusLine, this.uploads, this.infoBox, this.tableBox, this.more,
+                this.hover,
             );
             if (this.readonly) this.status("Read-only mode: browsing and downloads only.");
-            this.root.addEventListener("dragover", (event) => { event.preventDefault(); });
+            this.root.addEventListener("dragover", (event) => {
+                event.preventDefault();
+                if (!this.readonly) this.root.classList.add("fb-dragover");
+            });
+            this.root.addEventListener("dragleave", (event) => {
+                if (!this.root.contains(event.relatedTarget)) this.root.classList.remove("fb-dragover");
+            });
             this.root.addEventListener("drop", (event) => {
                 event.preventDefault();
-                if (!this.readonly) this.uploadFiles(Array.from(event.dataTransfer.files));
+                this.root.classList.remove("fb-dragover");
+                if (!this.readonly && event.dataTransfer) this.uploadFiles(Array.from(event.dataTransfer.files));
             });
         }
 
@@ -125,8 +152,11 @@
         }
 
         async load(path) {
+            this.closeInfo();
+            this.hideHover();
             try {
                 const listing = await this.call("/list", {}, {path, offset: 0, limit: PAGE});
+                if (listing.path !== this.cwd) this.selected.clear();
                 this.cwd = listing.path;
                 this.entries = listing.entries;
                 this.total = listing.total;
@@ -150,35 +180,113 @@
 
         render() {
             this.tbody.textContent = "";
+            const paths = new Set(this.entries.map((e) => e.path));
+            for (const path of [...this.selected]) if (!paths.has(path)) this.selected.delete(path);
             for (const entry of this.entries) this.tbody.append(this.row(entry));
             this.more.classList.toggle("fb-hidden", this.entries.length >= this.total);
+            this.updateBulk();
+        }
+
+        updateBulk() {
+            const count = this.selected.size;
+            this.bulkBar.classList.toggle("fb-hidden", count === 0);
+            this.selectionCount.textContent = count + " selected";
+            this.selectAll.checked = count > 0 && count === this.entries.filter((e) => !e.outside).length;
+        }
+
+        toggleAll(on) {
+            this.selected.clear();
+            if (on) for (const entry of this.entries) if (!entry.outside) this.selected.add(entry.path);
+            this.render();
         }
 
         row(entry) {
             const icon = entry.is_image
                 ? el("img", {class: "fb-thumb", loading: "lazy", alt: "", src: this.url("/thumbnail", {path: entry.path, size: 64})})
-                : el("span", {class: "fb-icon"}, entry.is_dir ? "\u{1F4C1}" : (entry.outside ? "\u26D4" : "\u{1F4C4}"));
+                : el("span", {class: "fb-icon " + (entry.is_dir ? "fb-icon-folder" : (entry.outside ? "fb-icon-blocked" : "fb-icon-file")),
+                    "aria-hidden": "true"});
             const name = entry.is_dir
                 ? el("a", {href: "#", onclick: (e) => { e.preventDefault(); this.load(entry.path); }}, entry.name)
                 : (entry.outside ? el("span", {title: "symlink out of the data dir"}, entry.name)
                     : el("a", {href: this.url("/download", {path: entry.path})}, entry.name));
+            const nameCell = el("td", {class: "fb-name"}, name);
+            if (entry.in_use) nameCell.append(el("span", {class: "fb-badge", title: "The server uses this file now"}, entry.in_use));
+            const check = el("input", {type: "checkbox", class: "fb-select", "aria-label": "Select " + entry.name,
+                onchange: () => { if (check.checked) this.selected.add(entry.path); else this.selected.delete(entry.path); this.updateBulk(); }});
+            check.checked = this.selected.has(entry.path);
+            if (entry.outside) check.disabled = true;
             const actions = el("td", {class: "fb-actions"});
             if (!entry.outside) {
-                actions.append(el("a", {href: this.url("/download", {path: entry.path}), title: "Download"}, entry.is_dir ? "zip" : "get"));
-                actions.append(el("button", {type: "button", onclick: () => this.info(entry)}, "Info"));
+                actions.append(el("a", {class: "fb-button fb-link", href: this.url("/download", {path: entry.path}), title: "Download"}, entry.is_dir ? "Zip" : "Download"));
+                actions.append(this.button("Info", () => this.info(entry)));
             }
+            actions.append(this.button("Copy path", () => this.copyPath(entry), {title: "Copy the path (inside the data dir)"}));
             if (!this.readonly) {
-                if (!entry.outside) actions.append(el("button", {type: "button", onclick: () => this.move(entry)}, "Move"));
-                actions.append(el("button", {type: "button", onclick: () => this.remove(entry)}, "Delete"));
+                if (!entry.outside) actions.append(this.button("Move", () => this.move(entry)));
+                actions.append(this.button("Delete", () => this.remove(entry), {class: "fb-button fb-danger"}));
             }
-            return el("tr", {}, el("td", {}, icon), el("td", {class: "fb-name"}, name),
-                el("td", {}, entry.is_dir ? "" : humanSize(entry.size)),
-                el("td", {}, new Date(entry.modified).toLocaleString()), actions);
+            const sha = entry.sha256
+                ? el("code", {title: entry.sha256}, entry.sha256.slice(0, 10))
+                : (!entry.is_dir && entry.path.startsWith("models/") && !entry.outside
+                    ? el("a", {href: "#", class: "fb-compute", title: "Compute the sha256 (reads the whole file)",
+                        onclick: (e) => { e.preventDefault(); this.info(entry); }}, "compute") : "");
+            const tr = el("tr", {class: entry.in_use ? "fb-in-use" : ""}, el("td", {class: "fb-col-check"}, check),
+                el("td", {}, icon), nameCell,
+                el("td", {class: "fb-col-size"}, entry.is_dir ? "" : humanSize(entry.size)),
+                el("td", {class: "fb-col-sha"}, sha),
+                el("td", {class: "fb-col-date"}, new Date(entry.modified).toLocaleString()), actions);
+            tr.dataset.path = entry.path;
+            if (entry.is_image) {
+                tr.addEventListener("mouseenter", (event) => this.showHover(entry, event));
+                tr.addEventListener("mousemove", (event) => this.placeHover(event));
+                tr.addEventListener("mouseleave", () => this.hideHover());
+            }
+            return tr;
+        }
+
+        async showHover(entry, event) {
+            this.hoverPath = entry.path;
+            this.hover.textContent = "";
+            const img = el("img", {alt: "", src: this.url("/thumbnail", {path: entry.path, size: 256})});
+            const text = el("pre", {class: "fb-hover-text"}, this.infotexts.get(entry.path) || "");
+            this.hover.append(img, text);
+            this.hover.classList.remove("fb-hidden");
+            this.placeHover(event);
+            if (!this.infotexts.has(entry.path)) {
+                try {
+                    const info = await this.call("/info", {}, {path: entry.path, sha256: "false"});
+                    const value = (info.image && info.image.infotext) || "";
+                    this.infotexts.set(entry.path, value);
+                    if (this.hoverPath === entry.path) text.textContent = value;
+                } catch (_e) {
+                    this.infotexts.set(entry.path, "");
+                }
+            }
+        }
+
+        placeHover(event) {
+            const x = Math.min(event.clientX + 18, window.innerWidth - 300);
+            const y = Math.min(event.clientY + 12, window.innerHeight - 320);
+            this.hover.style.left = Math.max(0, x) + "px";
+            this.hover.style.top = Math.max(0, y) + "px";
+        }
+
+        hideHover() {
+            this.hoverPath = null;
+            this.hover.classList.add("fb-hidden");
+        }
+
+        closeInfo() {
+            this.infoBox.classList.add("fb-hidden");
+            this.infoBox.textContent = "";
         }
 
         async info(entry) {
             this.infoBox.classList.remove("fb-hidden");
-            this.infoBox.textContent = "Computing info for " + entry.path + " ...";
+            this.infoBox.textContent = "";
+            const close = this.button("Close", () => this.closeInfo(), {class: "fb-button fb-info-close"});
+            const text = el("pre", {class: "fb-info-text"}, "Computing info for " + entry.path + " ...");
+            this.infoBox.append(close, text);
             try {
                 const info = await this.call("/info", {}, {path: entry.path});
                 const lines = [`path: ${info.path}`, `size: ${humanSize(info.size)} (${info.size} bytes)`,
@@ -188,10 +296,34 @@
                     lines.push(`image: ${info.image.width}x${info.image.height} ${info.image.format}`);
                     if (info.image.infotext) lines.push("", info.image.infotext);
                 }
-                this.infoBox.textContent = lines.join("\n");
+                text.textContent = lines.join("\n");
+                if (info.sha256 && entry.path.startsWith("models/")) {
+                    entry.sha256 = info.sha256;
+                    this.render();
+                }
             } catch (error) {
-                this.infoBox.textContent = error.message;
+                text.textContent = error.message;
             }
+        }
+
+        async copyPath(entry) {
+            const text = entry.path;
+            try {
+                if (navigator.clipboard && window.isSecureContext) await navigator.clipboard.writeText(text);
+                else if (window.easelCopyText) window.easelCopyText(text);
+                this.status("Copied " + text);
+            } catch (_e) {
+                if (window.easelCopyText) window.easelCopyText(text);
+                this.status("Copied " + text);
+            }
+            this.root.dataset.copied = text;
+        }
+
+        warning(entries) {
+            const used = entries.filter((e) => e.in_use);
+            if (!used.length) return "";
+            return "\n\nWarning: " + used.map((e) => e.path + " is " + e.in_use).join("; ") +
+                ". The server will switch to another checkpoint (or VAE) and say so.";
         }
 
         async mkdir() {
@@ -201,7 +333,7 @@
         }
 
         async move(entry) {
-            const dst = window.prompt("Move / rename to (path inside the data dir)", entry.path);
+            const dst = window.prompt("Move / rename to (path inside the data dir)" + this.warning([entry]), entry.path);
             if (!dst || dst === entry.path) return;
             const body = {src: entry.path, dst, overwrite: this.overwrite.checked};
             await this.mutate(() => this.call("/move", this.json("POST", body)), "Moved to " + dst);
@@ -209,8 +341,49 @@
 
         async remove(entry) {
             const what = entry.is_dir ? "the folder " + entry.path + " and everything in it" : entry.path;
-            if (!window.confirm("Delete " + what + "?")) return;
+            if (!window.confirm("Delete " + what + "?" + this.warning([entry]))) return;
             await this.mutate(() => this.call("/delete", {method: "DELETE"}, {path: entry.path}), "Deleted " + entry.path);
+        }
+
+        selectedEntries() {
+            return this.entries.filter((e) => this.selected.has(e.path));
+        }
+
+        zipSelected() {
+            const entries = this.selectedEntries();
+            if (!entries.length) return;
+            const query = new URLSearchParams();
+            for (const entry of entries) query.append("path", entry.path);
+            const link = el("a", {href: this.api + "/download-zip?" + query.toString(), download: "selection.zip"});
+            document.body.append(link);
+            link.click();
+            link.remove();
+        }
+
+        async removeSelected() {
+            const entries = this.selectedEntries();
+            if (!entries.length) return;
+            if (!window.confirm("Delete " + entries.length + " item(s): " + entries.map((e) => e.name).join(", ") + "?" +
+                this.warning(entries))) return;
+            await this.mutate(async () => {
+                for (const entry of entries) await this.call("/delete", {method: "DELETE"}, {path: entry.path});
+                this.selected.clear();
+            }, "Deleted " + entries.length + " item(s)");
+        }
+
+        async moveSelected() {
+            const entries = this.selectedEntries();
+            if (!entries.length) return;
+            const folder = window.prompt("Move " + entries.length + " item(s) into the folder (inside the data dir)" +
+                this.warning(entries), this.cwd);
+            if (folder === null || folder === this.cwd) return;
+            await this.mutate(async () => {
+                for (const entry of entries) {
+                    await this.call("/move", this.json("POST", {src: entry.path, dst: joinPath(folder, entry.name),
+                        overwrite: this.overwrite.checked}));
+                }
+                this.selected.clear();
+            }, "Moved " + entries.length + " item(s) to /" + folder);
         }
 
         async mutate(action, done) {
@@ -219,6 +392,7 @@
                 await this.load(this.cwd);
                 this.status(done);
             } catch (error) {
+                await this.load(this.cwd);
                 this.status(error.message, true);
             }
         }

@@ -20,6 +20,7 @@ from filebrowser_lib.routes import install  # noqa: E402
 from filebrowser_lib.ui import ui_tabs  # noqa: E402
 
 from modules import script_callbacks, shared  # noqa: E402
+from modules.errors import EaselError  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,34 @@ def refresh_model_lists() -> None:
         vaes.refresh()
 
 
+def files_in_use() -> dict[str, str]:
+    """The model files the server needs now: the selected and the loaded checkpoint, the selected VAE."""
+    services = shared.services
+    found: dict[str, str] = {}
+    options = getattr(services, "options", None)
+    if options is None:
+        return found
+    selected = options.get("sd_model_checkpoint")
+    if selected:
+        try:
+            found[str(services.checkpoints.get(selected).filename)] = "the selected checkpoint"
+        except EaselError:
+            pass
+    loaded = getattr(getattr(services, "models", None), "loaded", None)
+    if loaded is not None:
+        path = str(loaded.info.filename)
+        found[path] = found.get(path, "the loaded checkpoint")
+    vae = options.get("sd_vae")
+    if vae not in (None, "", "Automatic", "None"):
+        try:
+            path = services.vaes.resolve(vae)
+            if path is not None:
+                found[str(path)] = "the selected VAE"
+        except EaselError:
+            pass
+    return found
+
+
 def config_from_shared() -> FileBrowserConfig:
     """The FileBrowser settings of the running WebUI (needs `shared.bind(services)` to have run)."""
     if not shared.data_path:
@@ -54,7 +83,7 @@ def config_from_shared() -> FileBrowserConfig:
                              protected=getattr(paths, "private_paths", None),
                              server_files=getattr(paths, "server_files", None),
                              allow_config=bool(getattr(shared.cmd_opts, "filebrowser_allow_config", False)),
-                             store=_object_store())
+                             store=_object_store(), in_use=files_in_use)
 
 
 def _object_store() -> Any:

@@ -7,13 +7,13 @@ import psutil
 from fastapi import APIRouter, Body
 
 from modules import images as image_utils
-from modules import infotext
 from modules.api.auth import ApiUser
 from modules.api.deps import ServicesDep
 from modules.api.models import PngInfoBody
 from modules.cmd_args import masked_flags
 from modules.engine import samplers
 from modules.errors import InvalidRequestError
+from modules.styles import parse_infotext
 
 router = APIRouter(prefix="/sdapi/v1", tags=["info"])
 
@@ -94,7 +94,8 @@ def png_info(body: PngInfoBody, services: ServicesDep, _user: ApiUser) -> dict:
     text, items = image_utils.read_infotext(image)
     if text is None:
         return {"info": "", "items": items, "parameters": {}}
-    return {"info": text, "items": items, "parameters": infotext.parse_generation_parameters(text)}
+    params = parse_infotext(text, services.styles, services.options.get("infotext_styles"))
+    return {"info": text, "items": items, "parameters": params}
 
 
 @router.get("/memory")
