@@ -93,3 +93,15 @@ class GoneError(EaselError):
     """The thing existed but was deleted on purpose (a stored result past its retention period)."""
 
     status_code = 410
+
+
+class QueueUnavailableError(EaselError):
+    """The shared task queue (Redis, `--redis-url`) could not be reached; `Retry-After` says when to try again.
+    The message names the address without its password."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}

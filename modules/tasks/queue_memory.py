@@ -1,5 +1,7 @@
-"""The embedded task queue: in process, FIFO, every transition recorded in the task store so a restart loses
-nothing. Workers (modules/tasks/worker.py) claim jobs from it on their own threads."""
+"""The embedded task queue: in process, every transition recorded in the task store so a restart loses nothing.
+Workers (modules/tasks/worker.py) claim jobs from it on their own threads. Order: priority levels, round robin
+between users, each user's tasks first in first out (modules/tasks/scheduling.py); one user at one priority is
+plain FIFO."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +14,9 @@ from typing import Any
 from modules.errors import NotFoundError, QueueFullError
 from modules.step_control import StepControl
 from modules.tasks.common import TaskProgress, TaskStatus
+from modules.tasks.dead_letter import should_retry
 from modules.tasks.queue_base import FinishedListener, Job, Preview, TaskQueue
+from modules.tasks.scheduling import FairQueue, Waiting, user_key
 from modules.tasks.store_base import TaskRecord, TaskStore
 
 logger = logging.getLogger(__name__)
@@ -25,20 +29,22 @@ CANCELLED_RUNNING = "cancelled while running"
 class _Running:
     """A job this process runs, with the latest latents for the live preview (kept in memory only)."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, seq: int = 0):
         self.job = job
+        self.seq = seq  # its place in its user's queue, kept when a failure re-queues it
         self.latents: Any = None
         self.preview_id = 0
         self.preview_cache: Preview | None = None
 
 
 class InProcessTaskQueue(TaskQueue):
-    def __init__(self, store: TaskStore, max_waiting: int = 64):
+    def __init__(self, store: TaskStore, max_waiting: int = 64, max_delivery: int = 1):
         self.store = store
         self.max_waiting = max_waiting
+        self.max_delivery = max_delivery
         self.task_timeout: float = 0.0
         self.on_finished: list[FinishedListener] = []
-        self._waiting: deque[str] = deque()
+        self._waiting = FairQueue()
         self._running: dict[str, _Running] = {}
         self._cond = threading.Condition()
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future]]] = {}
@@ -76,7 +82,7 @@ class InProcessTaskQueue(TaskQueue):
                 logger.warning("task %s was running when the server stopped: re-queued once", record.id)
                 self.store.requeue(record.id)
             with self._cond:
-                self._waiting.append(record.id)
+                self._waiting.push(self._entry(record))
                 queued += 1
                 self._cond.notify_all()
         logger.info("task queue: %d tasks waiting after recovery", queued)
@@ -93,9 +99,13 @@ class InProcessTaskQueue(TaskQueue):
                                      retry_after=self.retry_after())
             record.status = TaskStatus.WAITING
             self.store.create(record)
-            self._waiting.append(record.id)
+            self._waiting.push(self._entry(record))
             self._cond.notify_all()
         return record
+
+    def _entry(self, record: TaskRecord, seq: int | None = None) -> Waiting:
+        return Waiting(record.id, user_key(record.user), record.priority or "normal", record.model,
+                       seq if seq is not None else self._waiting.next_seq(), record.created_at)
 
     async def _finished_or(self, task_id: str, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -122,9 +132,7 @@ class InProcessTaskQueue(TaskQueue):
 
     def cancel(self, task_id: str) -> TaskRecord:
         with self._cond:
-            waiting_here = task_id in self._waiting
-            if waiting_here:
-                self._waiting.remove(task_id)
+            self._waiting.remove(task_id)
             running = self._running.get(task_id)
         if running is not None:
             self.store.request_cancel(task_id)
@@ -164,7 +172,7 @@ class InProcessTaskQueue(TaskQueue):
 
     def pending(self) -> list[TaskRecord]:
         with self._cond:
-            ids = list(self._waiting)
+            ids = self._waiting.ids()
         records = (self.store.get(task_id) for task_id in ids)
         return [r for r in records if r is not None and r.status == TaskStatus.WAITING]
 
@@ -205,7 +213,10 @@ class InProcessTaskQueue(TaskQueue):
                     self._cond.wait(timeout=left)
                 if self._stopping:
                     return None
-                task_id = self._waiting.popleft()
+                entry = self._waiting.take()
+                if entry is None:
+                    continue
+                task_id = entry.id
             started = time.time()
             record = self.store.mark_running(task_id, started)
             if record is None:  # cancelled meanwhile, or run by another process
@@ -213,7 +224,7 @@ class InProcessTaskQueue(TaskQueue):
             job = Job(record=record, control=StepControl(), progress=TaskProgress(started_at=started),
                       publish=self._publish)
             with self._cond:
-                self._running[task_id] = _Running(job)
+                self._running[task_id] = _Running(job, entry.seq)
             return job
 
     def _publish(self, job: Job, latents: Any) -> None:
@@ -225,9 +236,24 @@ class InProcessTaskQueue(TaskQueue):
     def complete(self, job: Job, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
                  error: str | None = None, error_code: int | None = None) -> TaskRecord | None:
         with self._cond:
-            self._running.pop(job.id, None)
+            live = self._running.pop(job.id, None)
         self._durations.append(time.time() - (job.record.started_at or time.time()))
+        if should_retry(status, error_code, job.record.runs, self.max_delivery) and self._retry(job, live):
+            return self.store.get(job.id)
         return self._finish(job.id, status, images=images, info=info, error=error, error_code=error_code)
+
+    def _retry(self, job: Job, live: _Running | None) -> bool:
+        """Back to its place in the queue after a failed run (`--max-delivery` > 1); False when a cancel came."""
+        self.store.requeue(job.id)
+        record = self.store.get(job.id)
+        if record is None or record.status != TaskStatus.WAITING:
+            return False
+        logger.warning("task %s failed on run %d of at most %d: queued again", job.id, job.record.runs,
+                       self.max_delivery)
+        with self._cond:
+            self._waiting.push(self._entry(record, live.seq if live is not None else None))
+            self._cond.notify_all()
+        return True
 
     def _finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
                 error: str | None = None, error_code: int | None = None) -> TaskRecord | None:

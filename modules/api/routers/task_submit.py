@@ -73,5 +73,5 @@ def async_answer(services: Services, record: TaskRecord, request: Request) -> di
     root = base_url(request)
     links = {name: f"{root}/sdapi/v1/tasks/{record.id}{suffix}"
              for name, suffix in (("task", ""), ("events", "/events"), ("cancel", "/cancel"))}
-    return {"task_id": record.id, "status": record.status.value, "queue_length": len(services.queue.pending()),
+    return {"task_id": record.id, "status": record.status.value, "queue_length": services.queue.waiting_count(),
             "links": links}
