@@ -27,6 +27,7 @@ from modules.api.routers import (
     server,
     serverless,
     tasks,
+    workers,
 )
 from modules.services import Services
 
@@ -49,7 +50,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
     install_error_handlers(app)
     _install_middleware(app, services)
-    for module in (generation, progress, info, extras, scripts, resources, networks, server, internal):
+    for module in (generation, progress, info, extras, scripts, resources, networks, server, internal, workers):
         app.include_router(module.router)
     # Tasks: native task routes and the serverless API
     app.include_router(tasks.router)

@@ -174,6 +174,18 @@ class ModelManager:
                     "cached_models": [{"title": e.loaded.info.title, "bytes": e.size_bytes}
                                       for e in self._cache.values()]}
 
+    def held_titles(self) -> list[str]:
+        """The loaded checkpoint and the RAM cache's, read without the lock (a worker's heartbeat must not wait
+        for the job that holds it)."""
+        loaded = self.loaded
+        titles = [loaded.info.title] if loaded is not None else []
+        for _ in range(3):
+            try:
+                return titles + [e.loaded.info.title for e in list(self._cache.values())]
+            except RuntimeError:  # the cache changed while it was read
+                continue
+        return titles
+
     def unload(self) -> None:
         """Release the current pipeline (the RAM cache is kept; see clear_cache)."""
         with self.lock:

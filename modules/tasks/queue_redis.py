@@ -335,6 +335,9 @@ class RedisTaskQueue(TaskQueue):
         import redis
 
         deadline = time.monotonic() + timeout
+        if self._stopping.is_set():  # the queue stops before its workers: do not let their loops spin
+            time.sleep(min(timeout, TICK))
+            return None
         self._join(worker)
         while not self._stopping.is_set():
             generation = self.events.wakeup.generation
@@ -585,7 +588,7 @@ class RedisTaskQueue(TaskQueue):
         for h in held:
             by_worker.setdefault(h.worker, []).append(h.entry)
         for worker, entries in by_worker.items():
-            kept = self._scripts["touch"](args=[self.keys.prefix, worker, *entries])
+            kept = self._scripts["touch"](args=[self.keys("deliveries"), GROUP, worker, *entries])
             if int(kept) < len(entries):
                 logger.warning("worker %s: %d running task(s) were taken over by another worker (this process "
                                "stalled for more than %.1f s)", worker, len(entries) - int(kept), self.lease)

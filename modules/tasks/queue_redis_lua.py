@@ -247,13 +247,13 @@ return {levels, workers, redis.call('HGETALL', P .. 'stats')}
 """
 
 TOUCH = """
--- Reset the idle time of this worker's stream entries (only those it still owns). ARGV: prefix, worker, entry...
-local P = ARGV[1]
+-- Reset the idle time of a consumer's stream entries (only those it still owns).
+-- ARGV: stream key, group, consumer, entry, ...
 local kept = 0
-for i = 3, #ARGV do
-  local info = redis.call('XPENDING', P .. 'deliveries', 'workers', ARGV[i], ARGV[i], 1)
-  if info[1] and info[1][2] == ARGV[2] then
-    redis.call('XCLAIM', P .. 'deliveries', 'workers', ARGV[2], 0, ARGV[i], 'JUSTID')
+for i = 4, #ARGV do
+  local info = redis.call('XPENDING', ARGV[1], ARGV[2], ARGV[i], ARGV[i], 1)
+  if info[1] and info[1][2] == ARGV[3] then
+    redis.call('XCLAIM', ARGV[1], ARGV[2], ARGV[3], 0, ARGV[i], 'JUSTID')
     kept = kept + 1
   end
 end

@@ -54,18 +54,18 @@ class WorkerRegistry:
 
     def __init__(self, redis, keys, heartbeat: float, info: Callable[[], dict[str, Any]]):
         self.redis, self.keys, self.heartbeat, self.info = redis, keys, heartbeat, info
-        self.names: dict[str, list[str]] = {}  # worker name -> its task kinds
+        self.names: set[str] = set()
         self.started = time.time()
 
     @property
     def ttl_ms(self) -> int:
         return int(self.heartbeat * TTL_BEATS * 1000)
 
-    def add(self, name: str, kinds: list[str] | None = None) -> bool:
+    def add(self, name: str) -> bool:
         """Register a worker of this process; True the first time."""
         if name in self.names:
             return False
-        self.names[name] = list(kinds or [])
+        self.names.add(name)
         self.announce(initial=True)
         return True
 
@@ -74,9 +74,9 @@ class WorkerRegistry:
             return
         info = {"host": socket.gethostname(), "pid": os.getpid(), "started_at": self.started, **self.info()}
         pipe = self.redis.pipeline(transaction=False)
-        for name, kinds in self.names.items():
+        for name in self.names:
             key = self.keys("worker", name)
-            pipe.hset(key, mapping={"info": json.dumps({**info, "name": name, "kinds": kinds}, default=str),
+            pipe.hset(key, mapping={"info": json.dumps({**info, "name": name}, default=str),
                                     "heartbeat_at": repr(time.time())})
             if initial:
                 pipe.hsetnx(key, "state", "idle")
