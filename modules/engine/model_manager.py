@@ -82,9 +82,15 @@ class ModelManager:
         return self.loaded.info.title if self.loaded is not None else None
 
     def resolve(self, alias: str | None):
-        """The CheckpointInfo for `alias`; the first checkpoint when alias is empty."""
+        """The CheckpointInfo for `alias`; the first checkpoint when alias is empty. An unknown name rescans the
+        folders once: with several processes, a checkpoint added through another one (upload, shared mount) is
+        found by the worker that is asked for it."""
         if alias:
-            return self.checkpoints.get(alias)
+            try:
+                return self.checkpoints.get(alias)
+            except ModelNotFoundError:
+                self.checkpoints.refresh()
+                return self.checkpoints.get(alias)
         first = self.checkpoints.first()
         if first is None:
             raise ModelNotFoundError("no checkpoint found in models/Stable-diffusion", field="sd_model_checkpoint")

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import base64
 
-from tests.scaleout.cluster import start_all
+import httpx
+
+from tests.scaleout.cluster import OTHER, start_all
 from tests.support import wait_for
 from tests.tasks.helpers import (
+    ASYNC,
     LONG,
     SMALL,
     WebhookReceiver,
@@ -67,6 +70,115 @@ def test_skip_and_cancel_reach_other_processes(cluster):
         assert other.post("/sdapi/v1/skip").status_code == 200  # the one running task: its batch ends
         assert wait_status(client, running[1])["status"] == "succeeded"
         assert task(client, waiting)["runs"] == 0  # never started
+
+
+def _alternate(client, rounds: int, seed: int) -> None:
+    """Rounds of one tiny-a and one tiny-b task, submitted together; each round ends before the next."""
+    for r in range(rounds):
+        ids = [submit_async(client, {**SMALL, "seed": seed + r, "override_settings": {"sd_model_checkpoint": name}})
+               for name in ("tiny-a", "tiny-b")]
+        for task_id in ids:
+            assert wait_status(client, task_id)["status"] == "succeeded"
+
+
+def test_two_checkpoints_alternating_over_two_workers_load_nothing_after_warm_up(cluster):
+    with cluster.client() as client:
+        _alternate(client, 2, seed=100)  # warm-up: one worker ends up holding each checkpoint
+        before = cluster.loads()
+        _alternate(client, 4, seed=200)
+        assert cluster.loads() == before
+        held = sorted(m for w in client.get("/internal/workers").json()["workers"] for m in w["models"])
+        assert [m.split()[0] for m in held] == ["tiny-a.safetensors", "tiny-b.safetensors"]
+
+
+def test_fair_share_one_users_twenty_tasks_do_not_starve_another_users_one(cluster):
+    with cluster.client() as ann, cluster.client(api=1, auth=OTHER) as bob:
+        queued = [submit_async(ann, {**SMALL, "seed": 300 + i}) for i in range(20)]
+        mine = submit_async(bob, {**SMALL, "seed": 400})
+        record = wait_status(bob, mine)
+        assert record["status"] == "succeeded"
+        starts = [wait_status(ann, t)["started_at"] for t in queued]
+        overtook = [s for s in starts if record["created_at"] < s < record["started_at"]]
+        assert len(overtook) <= 1  # bob's task started within the next two starts after it was queued
+        assert task(bob, mine)["user"] == "bob" and bob.get(f"/sdapi/v1/tasks/{queued[0]}").status_code == 404
+
+
+def test_priority_high_goes_first_across_processes(cluster):
+    with cluster.client() as client, cluster.client(api=1) as other:
+        blockers = [submit_async(client, {**LONG, "seed": 500 + i}) for i in range(2)]
+        for task_id in blockers:
+            wait_running(client, task_id)
+        low = submit_async(client, {**SMALL, "priority": "low"})
+        normal = submit_async(other, SMALL)
+        high = submit_async(other, {**SMALL, "priority": "high"})
+        assert [other.get("/sdapi/v1/progress", params={"task_id": t}).json()["textinfo"] for t in (high, normal, low)] \
+            == ["In queue: position 1", "In queue: position 2", "In queue: position 3"]
+        for task_id in blockers:
+            client.post(f"/sdapi/v1/tasks/{task_id}/cancel")
+        started = {t: wait_status(client, t)["started_at"] for t in (high, normal, low)}
+        assert started[high] < started[normal] < started[low]
+        bad = client.post("/sdapi/v1/txt2img", json={**SMALL, "priority": "urgent"}, headers=ASYNC)
+        assert bad.status_code == 422 and "priority" in bad.text
+
+
+def test_queue_bound_holds_across_api_processes(cluster):
+    with cluster.client() as client, cluster.client(api=1) as other:
+        assert client.post("/batch_update_sd_resource", json={"queueSize": 3}).status_code == 200
+        try:
+            wait_for(lambda: other.get("/internal/workers").json()["queue"]["max_waiting"] == 3)
+            running = [submit_async(client, {**LONG, "seed": 600 + i}) for i in range(2)]
+            for task_id in running:
+                wait_running(client, task_id)
+            waiting = [submit_async(c, {**LONG, "seed": 610 + i}) for i, c in enumerate((client, other, client))]
+            full = other.post("/sdapi/v1/txt2img", json=LONG, headers=ASYNC)
+            assert full.status_code == 429 and int(full.headers["Retry-After"]) >= 1
+        finally:
+            client.post("/batch_update_sd_resource", json={"queueSize": 64})
+        for task_id in running + waiting:
+            other.post(f"/sdapi/v1/tasks/{task_id}/cancel")
+        for task_id in running + waiting:
+            assert wait_status(client, task_id)["status"] == "cancelled"
+
+
+def test_idempotency_key_holds_across_api_processes(cluster):
+    key = {"Idempotency-Key": "scale-out-once"}
+    with cluster.client() as client, cluster.client(api=1) as other:
+        first = submit_async(client, SMALL, headers=key)
+        assert submit_async(other, SMALL, headers=key) == first
+        sync = other.post("/sdapi/v1/txt2img", json=SMALL, headers=key)  # answered from the stored result
+        assert sync.status_code == 200 and sync.headers["X-Task-Id"] == first
+
+
+def test_serverless_routes_and_functions_list_the_cluster(cluster):
+    with cluster.client(api=1) as client:
+        answer = client.post("/txt2img", json={**SMALL, "stable_diffusion_model": "tiny-b"})
+        assert answer.status_code == 200, answer.text
+        result = client.get(f"/tasks/{answer.json()['taskId']}/result").json()
+        assert result["status"] == "succeeded" and client.get(result["ossUrl"][0]).status_code == 200
+        functions = client.get("/list/sdapi/functions").json()["functions"]
+        assert len(functions) == 2 and all(f["device"] == "cpu" and f["alive"] for f in functions)
+        assert {f["functionName"] for f in functions} == {w["name"] for w in
+                                                         client.get("/internal/workers").json()["workers"]}
+        memory = client.get("/sdapi/v1/memory").json()["easel"]["workers"]
+        assert len(memory) == 2 and all("models" in w and "free_memory" in w for w in memory)
+
+
+def test_workers_route_needs_credentials(cluster):
+    assert httpx.get(cluster.apis[0].url + "/internal/workers").status_code == 401
+
+
+def test_a_task_a_worker_refuses_becomes_a_dead_letter(cluster):
+    broken = cluster.data_dir / "models" / "Stable-diffusion" / "broken.safetensors"
+    broken.write_bytes(b"not a checkpoint" * 100)
+    with cluster.client() as client:
+        client.post("/sdapi/v1/refresh-checkpoints")  # this API process sees the new file; the workers look on a miss
+        task_id = submit_async(client, {**SMALL, "override_settings": {"sd_model_checkpoint": "broken"}})
+        failed = wait_status(client, task_id)
+        assert failed["status"] == "failed" and failed["runs"] == 1 and "broken.safetensors" in failed["error"]
+        letters = client.get("/sdapi/v1/dead-letters").json()
+        assert letters[0]["task_id"] == task_id and letters[0]["error_code"] == 422 and letters[0]["deliveries"] == 1
+        assert client.get("/internal/workers").json()["queue"]["dead_letters"] >= 1
+    broken.unlink()
 
 
 def test_api_killed_while_tasks_wait_a_restarted_api_serves_their_results(cluster):
