@@ -588,10 +588,12 @@ class RedisTaskQueue(TaskQueue):
         for h in held:
             by_worker.setdefault(h.worker, []).append(h.entry)
         for worker, entries in by_worker.items():
-            kept = self._scripts["touch"](args=[self.keys("deliveries"), GROUP, worker, *entries])
-            if int(kept) < len(entries):
+            kept = int(self._scripts["touch"](args=[self.keys("deliveries"), GROUP, worker, *entries]))
+            # A job that ended since the snapshot was acknowledged, not taken over: count only those still here.
+            still = sum(1 for h in held if h.worker == worker and h.job.id in self._held)
+            if kept < min(still, len(entries)):
                 logger.warning("worker %s: %d running task(s) were taken over by another worker (this process "
-                               "stalled for more than %.1f s)", worker, len(entries) - int(kept), self.lease)
+                               "stalled for more than %.1f s)", worker, still - kept, self.lease)
         pipe = self.redis.pipeline(transaction=False)
         for h in held:
             pipe.pexpire(self.keys("prog", h.job.id), int(self.lease * 4000))
