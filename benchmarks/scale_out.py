@@ -149,11 +149,14 @@ def case_noop_throughput(redis_url: str, tasks: int, clients: int = 64, processe
 
 
 # -- 1. and 4. real Easel processes ----------------------------------------------------------------------------
-def _run_images(cluster, count: int, seed: int) -> float:
+def _run_images(target, count: int, seed: int) -> float:
+    """Images/s of `count` async tasks submitted together (target: a Cluster, or an EaselServer)."""
     from tests.tasks.helpers import SMALL, submit_async, wait_status
 
     body = {**SMALL, "steps": 12}
-    with cluster.client() as client:
+    from tests.scaleout.cluster import AUTH, Cluster
+
+    with (target.client() if isinstance(target, Cluster) else target.client(auth=AUTH)) as client:
         ids = [submit_async(client, {**body, "seed": seed + i}) for i in range(count)]
         records = [wait_status(client, t, timeout=900) for t in ids]
     assert all(r["status"] == "succeeded" for r in records), [r["status"] for r in records]
@@ -173,12 +176,18 @@ def _alternate_loads(cluster, rounds: int) -> int:
 
 
 def case_processes(redis_url: str, images: int, rounds: int) -> None:
-    from tests.scaleout.cluster import Cluster, start_all
-    from tests.support import make_data_dir, wait_for
+    from tests.scaleout.cluster import API_AUTH, ONE_THREAD, Cluster, start_all
+    from tests.support import EaselServer, make_data_dir, wait_for
 
     root = Path(tempfile.mkdtemp(prefix="easel-scale-out-"))
     data_dir = make_data_dir(root, {"tiny-a.safetensors": 0, "tiny-b.safetensors": 1})
     cluster = Cluster.create(data_dir, redis_url, "--worker-heartbeat", "0.5")
+    embedded = EaselServer(data_dir, "--ckpt", "tiny-a", "--api-auth", API_AUTH, env=ONE_THREAD).start(timeout=240)
+    try:
+        _run_images(embedded, 2, seed=0)
+        alone = _run_images(embedded, images, seed=1000)
+    finally:
+        embedded.stop()
     try:
         cluster.apis = start_all([cluster.api()])
         cluster.workers = start_all([cluster.worker()])
@@ -192,8 +201,8 @@ def case_processes(redis_url: str, images: int, rounds: int) -> None:
                      and len(client.get("/internal/workers").json()["workers"]) == 2, timeout=120)
         _run_images(cluster, 4, seed=0)  # warm-up of the second worker
         two = _run_images(cluster, images, seed=2000)
-        print(f"images/s, tiny model 64x64 x 12 steps, {images} tasks: 1 worker {one:.2f} | 2 workers {two:.2f} | "
-              f"ratio {two / one:.2f} (goal >= 1.8)")
+        print(f"images/s, tiny model 64x64 x 12 steps, {images} tasks: embedded (no Redis) {alone:.2f} | "
+              f"1 worker {one:.2f} | 2 workers {two:.2f} | ratio 2/1 workers {two / one:.2f} (goal >= 1.8)")
         loads = {}
         for label, flags in (("affinity", ()), ("FIFO (--no-affinity)", ("--no-affinity",))):
             for worker in cluster.workers:
