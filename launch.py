@@ -77,10 +77,13 @@ def assemble_worker(cmd_opts, extensions):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from modules import a1111_flags
     from modules.cmd_args import parse_args_with_extensions
 
     cmd_opts, extensions = parse_args_with_extensions(argv, ROOT)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = (cmd_opts.loglevel or "INFO").upper()  # A1111's --loglevel
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    a1111_flags.report(cmd_opts)  # one warning per accepted flag that has no effect here
     if not cmd_opts.skip_install:
         subprocess.run([sys.executable, str(ROOT / "install.py")], check=True)
     if cmd_opts.exit:
@@ -99,10 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host = cmd_opts.server_name or ("0.0.0.0" if cmd_opts.listen else "127.0.0.1")
     port = cmd_opts.port or (7862 if cmd_opts.worker else 7861 if cmd_opts.nowebui else 7860)
+    scheme = "https" if cmd_opts.tls_certfile else "http"
     role = "worker: health and metrics only" if cmd_opts.worker else "API only" if cmd_opts.nowebui else "WebUI + API"
-    logger.info("Easel on http://%s:%d (%s)", host, port, role)
+    logger.info("Easel on %s://%s:%d (%s)", scheme, host, port, role)
     serve(app, host=host, port=port, timeout_keep_alive=cmd_opts.timeout_keep_alive,
-          timeout_graceful_shutdown=cmd_opts.timeout_graceful_shutdown)
+          timeout_graceful_shutdown=cmd_opts.timeout_graceful_shutdown,
+          ssl_keyfile=cmd_opts.tls_keyfile, ssl_certfile=cmd_opts.tls_certfile)
     return 0
 
 

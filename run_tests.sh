@@ -22,4 +22,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 venv/bin/ruff check .
+venv/bin/mypy --no-error-summary
 exec venv/bin/python -m pytest "$@"

@@ -12,7 +12,7 @@ fi
 skip_install=0
 for arg in "$@"; do
     case "$arg" in
-        --skip-install) skip_install=1 ;;
+        --skip-install|--skip-prepare-environment) skip_install=1 ;;
     esac
 done
 if [ "$skip_install" = 0 ]; then

@@ -35,6 +35,50 @@ def write_fullsize_sd15(path: Path, seed: int = 0) -> Path:
     return path
 
 
+def write_fullsize_random(path: Path, family: str, seed: int = 0) -> Path:
+    """A full-size `family` ("sd1", "sd2", "sdxl") checkpoint in the A1111 single-file layout, fp16 random values.
+
+    Shapes come from the shipped configs on the meta device and each tensor is drawn directly in fp16, so it
+    needs the file's size in RAM (about 7 GB for SDXL) instead of the float32 model; the values are not a trained
+    model's (right for load and speed measurements only). Streamed to disk by the converted cache's writer.
+    """
+    from accelerate import init_empty_weights
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from modules.model_registry import configs
+    from modules.model_registry.converted_cache import write_safetensors
+    from modules.model_registry.tiny import components_to_ldm
+
+    if path.exists():
+        return path
+
+    def clip(component, cls):
+        cfg = configs.load_component_config(family, component)
+        for meta in ("architectures", "torch_dtype", "model_type"):
+            cfg.pop(meta, None)
+        return cls(CLIPTextConfig(**cfg))
+
+    with init_empty_weights(include_buffers=True):
+        parts = {"unet": UNet2DConditionModel.from_config(configs.load_component_config(family, "unet")),
+                 "vae": AutoencoderKL.from_config(configs.load_component_config(family, "vae")),
+                 "text_encoder": clip("text_encoder", CLIPTextModel)}
+        if family == "sdxl":
+            parts["text_encoder_2"] = clip("text_encoder_2", CLIPTextModelWithProjection)
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, meta in components_to_ldm(family, parts, seed).items():
+        if meta.is_floating_point():
+            state[key] = torch.randn(meta.shape, generator=generator, dtype=torch.float16).mul_(0.02)
+        else:
+            state[key] = torch.zeros(meta.shape, dtype=meta.dtype)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_safetensors(tmp, state, {"format": "pt"}, None)
+    tmp.replace(path)
+    return path
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):

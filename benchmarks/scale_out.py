@@ -105,10 +105,9 @@ def _noop_worker(url: str, prefix: str, threads: int, stop) -> None:
     queue.stop()
 
 
-def _callers(url: str, prefix: str, callers: int, per_caller: int, go, results) -> None:
+def _drive(queue, callers: int, per_caller: int) -> tuple[float, float, int]:
+    """`callers` closed-loop callers (submit, wait for the result, again) on one event loop, as an API process."""
     from modules.tasks.store_base import TaskRecord
-
-    queue = redis_queue(url, prefix)
 
     async def caller(n: int) -> int:
         for i in range(per_caller):
@@ -120,10 +119,33 @@ def _callers(url: str, prefix: str, callers: int, per_caller: int, go, results) 
     async def main() -> int:
         return sum(await asyncio.gather(*(caller(n) for n in range(callers))))
 
-    go.wait()
     started = time.time()
     done = asyncio.run(main())
-    results.put((started, time.time(), done))
+    return started, time.time(), done
+
+
+def _callers(url: str, prefix: str, callers: int, per_caller: int, go, results) -> None:
+    queue = redis_queue(url, prefix)
+    go.wait()
+    results.put(_drive(queue, callers, per_caller))
+
+
+def _in_process_throughput(tasks: int, clients: int) -> float:
+    from modules.tasks.queue_memory import InProcessTaskQueue
+    from modules.tasks.store_sqlite import SqliteTaskStore
+    from modules.tasks.worker import Worker
+
+    with tempfile.TemporaryDirectory() as folder:
+        queue = InProcessTaskQueue(SqliteTaskStore(Path(folder) / "tasks.sqlite3"), max_waiting=4096)
+        worker = Worker(queue, noop_handlers(), "bench-inproc", poll=0.5)
+        queue.start()
+        worker.start()
+        try:
+            started, ended, done = _drive(queue, clients, max(1, tasks // clients))
+        finally:
+            worker.stop()
+            queue.stop()
+    return done / (ended - started)
 
 
 def case_noop_throughput(redis_url: str, tasks: int, clients: int = 64, processes: int = 2) -> None:
@@ -144,8 +166,10 @@ def case_noop_throughput(redis_url: str, tasks: int, clients: int = 64, processe
         proc.join(timeout=60)
     total = sum(e[2] for e in ends)
     elapsed = max(e[1] for e in ends) - min(e[0] for e in ends)
+    alone = _in_process_throughput(tasks, clients)
     print(f"no-op tasks through Redis, {clients} callers over {processes} processes, 2 worker processes x 2 "
-          f"threads: {total} tasks in {elapsed:.2f} s = {total / elapsed:.0f} tasks/s (goal >= 1000)")
+          f"threads: {total} tasks in {elapsed:.2f} s = {total / elapsed:.0f} tasks/s (goal >= 1000) | "
+          f"in-process queue + SQLite, {clients} callers in one process, one worker: {alone:.0f} tasks/s")
 
 
 # -- 1. and 4. real Easel processes ----------------------------------------------------------------------------

@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import os
 
+from modules import a1111_flags
 from modules.generation.limits import add_flags as add_limit_flags
 from modules.tasks.cluster import add_flags as add_cluster_flags
 
 # Flags whose values are credentials or keys: /sdapi/v1/cmd-flags shows them masked (extensions' flags too,
 # when their names say so).
-SECRET_FLAG_WORDS = ("auth", "token", "secret", "password", "passwd", "credential")
+SECRET_FLAG_WORDS = ("auth", "token", "secret", "password", "passwd", "credential", "ngrok")
 MASK = "********"
 
 
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--vae-dir", type=str, default=None, help="extra folder scanned for VAE files")
     add("--lora-dir", type=str, default=None, help="extra folder scanned for LoRA files")
     add("--embeddings-dir", type=str, default=None, help="extra folder scanned for textual-inversion embeddings")
+    add("--hypernetwork-dir", type=str, default=None,
+        help="extra folder scanned for hypernetworks (*.pt), beside models/hypernetworks")
 
     # Upscaler and face-restoration weight folders (A1111 names); each adds a folder beside the models/<Kind> one
     for kind in ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "BSRGAN", "ScuNET", "GFPGAN", "CodeFormer"):
@@ -68,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device-id", type=str, default=None, help="CUDA device index")
     add("--disable-nan-check", action="store_true",
         help="do not check UNet/VAE outputs for NaNs (same as the disable_nan_check option)")
+    add("--compile", action="store_true",
+        help="torch.compile the UNet and the VAE decoder (inductor; CUDA graphs on GPUs), per input-shape bucket")
+    add("--compile-mode", choices=["auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        default="auto", help="torch.compile mode (auto: the measured choice per device, see docs/performance.md)")
+    add("--compile-warmup", type=_sizes, default="",
+        help='with --compile: sizes compiled right after each model load, e.g. "512x512,768x768"')
+    add("--compile-max-shapes", type=int, default=4,
+        help="with --compile: most input-shape buckets compiled per module; other shapes run uncompiled")
 
     # Limits
     add("--max-width", type=int, default=2048, help="largest accepted width/height in pixels")
@@ -140,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep recently used checkpoints in RAM (LRU) for fast switching")
     add("--min-ram-reserved", type=float, default=4.0,
         help="with --sd-dynamic-cache: evict cached checkpoints while free RAM would fall under this many GB")
+    add("--converted-cache-gb", type=float, default=0.0,
+        help="keep single-file checkpoints converted to diffusers layout in <data dir>/cache/converted, up to this "
+             "many GB (least recently used out), so a later load skips the conversion; 0 (default): off")
     return parser
 
 
@@ -151,11 +165,22 @@ def masked_flags(cmd_opts: argparse.Namespace) -> dict:
     """The flags as /sdapi/v1/cmd-flags shows them: every credential or key replaced by MASK when set."""
     return {name: (MASK if value not in (None, "", False) and is_secret_flag(name) else value)
             for name, value in vars(cmd_opts).items()}
+def _sizes(text: str) -> str:
+    from modules.engine.compile import parse_sizes
+
+    try:
+        parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse flags; an unknown flag is an error (argparse exits with status 2 and names it)."""
-    return build_parser().parse_args(argv)
+    """Parse flags (Easel's and the accepted A1111 ones); an unknown flag is an error (argparse exits with
+    status 2 and names it)."""
+    parser = build_parser()
+    a1111_flags.add_flags(parser)
+    return a1111_flags.finish(parser.parse_args(argv))
 
 
 def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.Namespace, list]:
@@ -163,14 +188,22 @@ def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.N
 
     The data dir is read first (parse_known_args) so that `disabled_extensions` in its config.json applies.
     """
+    parser, extensions = full_parser(argv, root)
+    return a1111_flags.finish(parser.parse_args(argv)), extensions
+
+
+def full_parser(argv: list[str] | None, root) -> tuple[argparse.ArgumentParser, list]:
+    """Easel's flags, the enabled extensions' (their preload.py) and the accepted A1111 ones, in that order."""
     import json
     from pathlib import Path
 
     from modules.extensions import list_extensions, run_preloads
 
     parser = build_parser()
-    pre = argparse.ArgumentParser(add_help=False)  # only --data-dir, so --help lists the extensions' flags too
+    pre = argparse.ArgumentParser(add_help=False)  # only these, so --help lists the extensions' flags too
     pre.add_argument("--data-dir", default=parser.get_default("data_dir"))
+    pre.add_argument("--disable-all-extensions", action="store_true")
+    pre.add_argument("--disable-extra-extensions", action="store_true")
     known, _ = pre.parse_known_args(argv)
     config = Path(known.data_dir) / "config.json"
     disabled: list[str] = []
@@ -180,5 +213,9 @@ def parse_args_with_extensions(argv: list[str] | None, root) -> tuple[argparse.N
         except (json.JSONDecodeError, AttributeError):
             disabled = []
     extensions = list_extensions(Path(root), disabled)
+    for ext in extensions:  # A1111's --disable-all-extensions / --disable-extra-extensions
+        if known.disable_all_extensions or (known.disable_extra_extensions and not ext.is_builtin):
+            ext.enabled = False
     run_preloads(extensions, parser)
-    return parser.parse_args(argv), extensions
+    a1111_flags.add_flags(parser)  # after the extensions' flags: an extension's own definition wins
+    return parser, extensions

@@ -69,14 +69,6 @@ class InterruptedError_(EaselError):
     status_code = 409
 
 
-def error_with_status(message: str, status_code: int | None) -> EaselError:
-    """An error carrying a given HTTP status (a task's stored error, raised again where its caller waits)."""
-    kinds = {cls.status_code: cls for cls in (InvalidRequestError, NotFoundError, ForbiddenError, ConflictError)}
-    error = kinds.get(status_code or 500, EaselError)(message)
-    error.status_code = status_code or EaselError.status_code
-    return error
-
-
 class StorageUnavailableError(EaselError):
     """The object store (OSS, S3) could not be reached or refused Easel's credentials after bounded retries.
     The message names the store and the cause, never a secret; `Retry-After` tells clients when to try again."""
@@ -105,3 +97,12 @@ class QueueUnavailableError(EaselError):
         super().__init__(message, field=field)
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
+
+
+def error_with_status(message: str, status_code: int | None) -> EaselError:
+    """An error carrying a given HTTP status (a task's stored error, raised again where its caller waits)."""
+    kinds = {cls.status_code: cls for cls in (InvalidRequestError, NotFoundError, ForbiddenError, ConflictError,
+                                                  GoneError, StorageUnavailableError)}
+    error = kinds.get(status_code or 500, EaselError)(message)
+    error.status_code = status_code or EaselError.status_code
+    return error

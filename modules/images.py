@@ -14,7 +14,10 @@ import math
 import re
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from PIL import Image, ImageColor, ImageOps, PngImagePlugin
 
 from modules import upscalers
@@ -305,3 +308,68 @@ def resize_image(
                 res.paste(resized.resize((fill, height), box=(resized.width, 0, resized.width, height)),
                           box=(fill + src_w, 0))
     return res
+
+
+def flatten(image: Image.Image, background: str) -> Image.Image:
+    """A1111 `images.flatten`: transparency replaced by `background` (e.g. "#ffffff"); an RGB image."""
+    if image.mode == "RGBA":
+        base = Image.new("RGBA", image.size, background)
+        base.paste(image, mask=image)
+        image = base
+    return image.convert("RGB")
+
+
+@dataclass
+class TileGrid:
+    """A1111's images.Grid: rows of (y, h, [[x, w, tile], ...]) over an image of image_w x image_h."""
+
+    tiles: list[list[Any]]
+    tile_w: int
+    tile_h: int
+    image_w: int
+    image_h: int
+    overlap: int
+
+
+def split_grid(image: Image.Image, tile_w: int, tile_h: int, overlap: int) -> TileGrid:
+    """A1111 `images.split_grid`: evenly spaced tiles covering the image, neighbours overlapping by >= overlap."""
+    w, h = image.size
+    cols = max(1, math.ceil((w - overlap) / (tile_w - overlap)))
+    rows = max(1, math.ceil((h - overlap) / (tile_h - overlap)))
+    dx = (w - tile_w) / (cols - 1) if cols > 1 else 0
+    dy = (h - tile_h) / (rows - 1) if rows > 1 else 0
+    grid = TileGrid([], tile_w, tile_h, w, h, overlap)
+    for row in range(rows):
+        y = min(int(row * dy), h - tile_h)
+        row_tiles = []
+        for col in range(cols):
+            x = min(int(col * dx), w - tile_w)
+            row_tiles.append([x, tile_w, image.crop((x, y, x + tile_w, y + tile_h))])
+        grid.tiles.append([y, tile_h, row_tiles])
+    return grid
+
+
+def _ramp(length: int, across: int, horizontal: bool) -> Image.Image:
+    ramp = (np.arange(length, dtype=np.float32) * 255 / length).astype(np.uint8)
+    arr = np.repeat(ramp[None, :], across, axis=0) if horizontal else np.repeat(ramp[:, None], across, axis=1)
+    return Image.fromarray(arr, "L")
+
+
+def combine_grid(grid: TileGrid) -> Image.Image:
+    """A1111 `images.combine_grid`: paste tiles back, blending each one in over the overlap with a linear ramp."""
+    ov = grid.overlap
+    combined = Image.new("RGB", (grid.image_w, grid.image_h))
+    for y, h, row in grid.tiles:
+        line = Image.new("RGB", (grid.image_w, h))
+        for x, w, tile in row:
+            if x == 0 or ov == 0:
+                line.paste(tile, (x, 0))
+                continue
+            line.paste(tile.crop((0, 0, ov, h)), (x, 0), mask=_ramp(ov, h, True))
+            line.paste(tile.crop((ov, 0, w, h)), (x + ov, 0))
+        if y == 0 or ov == 0:
+            combined.paste(line, (0, y))
+            continue
+        combined.paste(line.crop((0, 0, line.width, ov)), (0, y), mask=_ramp(ov, line.width, False))
+        combined.paste(line.crop((0, ov, line.width, h)), (0, y + ov))
+    return combined

@@ -31,6 +31,8 @@ class DataPaths:
     lora_dirs: tuple[Path, ...] = ()
     embeddings_dirs: tuple[Path, ...] = ()
     extra: dict = field(default_factory=dict)
+    models_root: Path | None = None  # --models-dir (A1111); default <data dir>/models
+    styles_path: Path | None = None  # --styles-file (A1111); default <data dir>/styles.csv
 
     @classmethod
     def from_data_dir(
@@ -40,9 +42,12 @@ class DataPaths:
         vae_dir: str | Path | None = None,
         lora_dir: str | Path | None = None,
         embeddings_dir: str | Path | None = None,
+        *,
+        models_dir: str | Path | None = None,
+        styles_file: str | Path | None = None,
     ) -> DataPaths:
         root = Path(data_dir).expanduser().resolve()
-        models = root / "models"
+        models = Path(models_dir).expanduser().resolve() if models_dir else root / "models"
 
         def dirs(default: Path, flag: str | Path | None) -> tuple[Path, ...]:
             return (default,) if flag is None else (default, Path(flag).expanduser().resolve())
@@ -53,11 +58,13 @@ class DataPaths:
             vae_dirs=dirs(models / "VAE", vae_dir),
             lora_dirs=dirs(models / "Lora", lora_dir),
             embeddings_dirs=dirs(root / "embeddings", embeddings_dir),
+            models_root=models if models_dir else None,
+            styles_path=Path(styles_file).expanduser().resolve() if styles_file else None,
         )
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_root or self.data_dir / "models"
 
     @property
     def ckpt_dir(self) -> Path:
@@ -81,6 +88,15 @@ class DataPaths:
         return self.models_dir / "ControlNet"
 
     @property
+    def hypernetwork_dir(self) -> Path:
+        return self.models_dir / "hypernetworks"
+
+    def hypernetwork_dirs(self, flag: str | Path | None = None) -> tuple[Path, ...]:
+        """models/hypernetworks, then --hypernetwork-dir when given."""
+        extra = () if flag is None else (Path(flag).expanduser().resolve(),)
+        return (self.hypernetwork_dir, *extra)
+
+    @property
     def esrgan_dir(self) -> Path:
         return self.models_dir / "ESRGAN"
 
@@ -102,7 +118,7 @@ class DataPaths:
 
     @property
     def styles_file(self) -> Path:
-        return self.data_dir / "styles.csv"
+        return self.styles_path or self.data_dir / "styles.csv"
 
     @property
     def tasks_db(self) -> Path:
@@ -136,6 +152,7 @@ class DataPaths:
         for d in (
             *self.ckpt_dirs[:1], *self.vae_dirs[:1], *self.lora_dirs[:1], *self.embeddings_dirs[:1],
             self.controlnet_dir, self.esrgan_dir, self.beautifulprompt_dir, self.outputs_dir, self.cache_dir,
+            self.hypernetwork_dir,
         ):
             d.mkdir(parents=True, exist_ok=True)
         self.private_dir.mkdir(mode=0o700, exist_ok=True)

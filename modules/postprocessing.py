@@ -13,7 +13,9 @@ which left black bands (crop) or an off-by-a-few size (no crop); a face restorer
 """
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -32,25 +34,36 @@ class FaceRestorersLike(Protocol):
                 field: str = "face_restoration_model") -> Image.Image: ...
 
 
-def run_extras(
-    image: Image.Image,
-    *,
-    resize_mode: int = 0,
-    upscaling_resize: float = 2,
-    upscaling_resize_w: int = 512,
-    upscaling_resize_h: int = 512,
-    upscaling_crop: bool = True,
-    upscaler_1: str | None = "None",
-    upscaler_2: str | None = "None",
-    extras_upscaler_2_visibility: float = 0.0,
-    max_side_length: int = 0,
-    max_pixels: int | None = None,
-    gfpgan_visibility: float = 0.0,
-    codeformer_visibility: float = 0.0,
-    codeformer_weight: float = 0.0,
-    face_restorers: FaceRestorersLike | None = None,
-) -> tuple[Image.Image, str]:
-    """The extras upscale step (A1111 postprocessing_upscale.py), returning (image, postprocessing infotext).
+@dataclass(frozen=True)
+class ExtrasSettings:
+    """The A1111 extras fields (declared once: the pipeline stores them in the task, `run_extras` reads them)."""
+
+    resize_mode: int = 0
+    upscaling_resize: float = 2
+    upscaling_resize_w: int = 512
+    upscaling_resize_h: int = 512
+    upscaling_crop: bool = True
+    upscaler_1: str | None = "None"
+    upscaler_2: str | None = "None"
+    extras_upscaler_2_visibility: float = 0.0
+    gfpgan_visibility: float = 0.0
+    codeformer_visibility: float = 0.0
+    codeformer_weight: float = 0.0
+    max_side_length: int = 0
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ExtrasSettings:
+        """The settings among `params` (an extras body's fields; other keys are ignored)."""
+        return cls(**{f.name: params[f.name] for f in fields(cls) if f.name in params})
+
+    def as_params(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def run_extras(image: Image.Image, *, max_pixels: int | None = None, face_restorers: FaceRestorersLike | None = None,
+               **params: Any) -> tuple[Image.Image, str]:
+    """The extras upscale step (A1111 postprocessing_upscale.py), returning (image, postprocessing infotext);
+    `params` are ExtrasSettings fields.
 
     resize_mode 0 scales by `upscaling_resize` (its str() is what the infotext shows: A1111 prints the API default
     as "2" but a sent 2 as "2.0"); 1 scales to cover `upscaling_resize_w` x `upscaling_resize_h` and, with
@@ -64,13 +77,8 @@ def run_extras(
     in the infotext). A restorer asked for but not installed is a 4xx naming its visibility field.
     Raises InvalidRequestError naming the field for unknown upscalers, bad values, or outputs over `max_pixels`.
     """
-    name_1, name_2 = check_extras(
-        image, resize_mode=resize_mode, upscaling_resize=upscaling_resize, upscaling_resize_w=upscaling_resize_w,
-        upscaling_resize_h=upscaling_resize_h, upscaling_crop=upscaling_crop, upscaler_1=upscaler_1,
-        upscaler_2=upscaler_2, extras_upscaler_2_visibility=extras_upscaler_2_visibility,
-        max_side_length=max_side_length, max_pixels=max_pixels, gfpgan_visibility=gfpgan_visibility,
-        codeformer_visibility=codeformer_visibility, codeformer_weight=codeformer_weight,
-        face_restorers=face_restorers)
+    settings = ExtrasSettings(**params)
+    name_1, name_2 = check_extras(image, max_pixels=max_pixels, face_restorers=face_restorers, **params)
     parameters, source_info = read_infotext(image)  # A1111: existing info (+ EXIF infotext) carries over
     if parameters:
         source_info["parameters"] = parameters
@@ -80,72 +88,53 @@ def run_extras(
     info: dict[str, object] = {}
     result = image
     if name_1 is not None:
-        target, crop, field = _extras_target(image, info, resize_mode, upscaling_resize, upscaling_resize_w,
-                                             upscaling_resize_h, upscaling_crop, max_side_length)
+        target, crop, field = _extras_target(image, info, settings)
         result = _upscale_and_crop(image, target, crop, name_1, field, max_pixels)
         info["Postprocess upscaler"] = name_1
-        if name_2 is not None and extras_upscaler_2_visibility > 0:
+        if name_2 is not None and settings.extras_upscaler_2_visibility > 0:
             second = _upscale_and_crop(image, target, crop, name_2, field, max_pixels)
             if second.mode != result.mode:
                 second = second.convert(result.mode)
-            result = Image.blend(result, second, extras_upscaler_2_visibility)
+            result = Image.blend(result, second, settings.extras_upscaler_2_visibility)
             info["Postprocess upscaler 2"] = name_2
 
-    result = _restore_faces(result, info, gfpgan_visibility, codeformer_visibility, codeformer_weight,
-                            face_restorers)
+    result = _restore_faces(result, info, settings.gfpgan_visibility, settings.codeformer_visibility,
+                            settings.codeformer_weight, face_restorers)
     infotext = build_params_line(info)
     result = result.copy() if result is image else result
     result.info = {**source_info, "postprocessing": infotext}
     return result, infotext
 
 
-def check_extras(
-    image: Image.Image,
-    *,
-    resize_mode: int = 0,
-    upscaling_resize: float = 2,
-    upscaling_resize_w: int = 512,
-    upscaling_resize_h: int = 512,
-    upscaling_crop: bool = True,
-    upscaler_1: str | None = "None",
-    upscaler_2: str | None = "None",
-    extras_upscaler_2_visibility: float = 0.0,
-    max_side_length: int = 0,
-    max_pixels: int | None = None,
-    gfpgan_visibility: float = 0.0,
-    codeformer_visibility: float = 0.0,
-    codeformer_weight: float = 0.0,
-    face_restorers: FaceRestorersLike | None = None,
-) -> tuple[str | None, str | None]:
+def check_extras(image: Image.Image, *, max_pixels: int | None = None,
+                 face_restorers: FaceRestorersLike | None = None, **params: Any) -> tuple[str | None, str | None]:
     """Everything `run_extras` would refuse, checked without running it (an extras task is refused before it is
     queued). Returns the resolved upscaler names (None for "None")."""
-    if resize_mode not in (0, 1):
+    s = ExtrasSettings(**params)
+    if s.resize_mode not in (0, 1):
         raise InvalidRequestError("resize_mode: must be 0 (scale by) or 1 (scale to)", field="resize_mode")
-    for name, value in (("extras_upscaler_2_visibility", extras_upscaler_2_visibility),
-                        ("gfpgan_visibility", gfpgan_visibility), ("codeformer_visibility", codeformer_visibility),
-                        ("codeformer_weight", codeformer_weight)):
-        if not 0 <= value <= 1:
+    for name in ("extras_upscaler_2_visibility", "gfpgan_visibility", "codeformer_visibility", "codeformer_weight"):
+        if not 0 <= getattr(s, name) <= 1:
             raise InvalidRequestError(f"{name}: must be between 0 and 1", field=name)
     for name, field in (("GFPGAN", "gfpgan_visibility"), ("CodeFormer", "codeformer_visibility")):
-        wanted = gfpgan_visibility if name == "GFPGAN" else codeformer_visibility
-        if wanted > 0 and (face_restorers is None or name not in face_restorers.installed()):
+        if getattr(s, field) > 0 and (face_restorers is None or name not in face_restorers.installed()):
             raise InvalidRequestError(f"{field}: {name} is not installed (no usable model file for it)", field=field)
-    name_1 = None if upscaler_1 in (None, "None") else upscalers.get_upscaler(upscaler_1, field="upscaler_1").name
-    name_2 = None if upscaler_2 in (None, "None") else upscalers.get_upscaler(upscaler_2, field="upscaler_2").name
+    name_1 = None if s.upscaler_1 in (None, "None") else upscalers.get_upscaler(s.upscaler_1, field="upscaler_1").name
+    name_2 = None if s.upscaler_2 in (None, "None") else upscalers.get_upscaler(s.upscaler_2, field="upscaler_2").name
     if name_1 is not None:
-        target, crop, field = _extras_target(image, {}, resize_mode, upscaling_resize, upscaling_resize_w,
-                                             upscaling_resize_h, upscaling_crop, max_side_length)
+        target, crop, field = _extras_target(image, {}, s)
         upscalers.check_pixels(target[0], target[1], max_pixels, field)
         if crop is not None:
             upscalers.check_pixels(crop[0], crop[1], max_pixels, field)
     return name_1, name_2
 
 
-def _extras_target(
-    image: Image.Image, info: dict[str, object], mode: int, by: float, to_w: int, to_h: int, crop: bool,
-    max_side_length: int,
-) -> tuple[tuple[int, int], tuple[int, int] | None, str]:
+def _extras_target(image: Image.Image, info: dict[str, object],
+                   s: ExtrasSettings) -> tuple[tuple[int, int], tuple[int, int] | None, str]:
     """(upscaled size, crop size or None, field to blame) for the extras settings; fills the infotext keys."""
+    mode, by, to_w, to_h, crop = s.resize_mode, s.upscaling_resize, s.upscaling_resize_w, s.upscaling_resize_h, \
+        s.upscaling_crop
+    max_side_length = s.max_side_length
     if mode == 1:
         if to_w < 1 or to_h < 1:
             raise InvalidRequestError("upscaling_resize_w: target size must be at least 1x1", field="upscaling_resize_w")

@@ -19,3 +19,18 @@ def process_images(p: GenerationRequest) -> GenerationResult:
     from modules import shared
 
     return shared.services.jobs.process_images(p)
+
+
+def get_fixed_seed(seed: int | str | None) -> int:
+    """A1111's `processing.get_fixed_seed`: -1, "" or None -> a random seed; anything else as an int."""
+    import random
+
+    if seed is None or seed == "" or int(seed) == -1:
+        return random.randrange(4294967294)
+    return int(seed)
+
+
+def fix_seed(p: GenerationRequest) -> None:
+    """A1111's `processing.fix_seed`: resolve a random seed and subseed once, so later generations reuse them."""
+    p.seed = get_fixed_seed(p.seed)
+    p.subseed = get_fixed_seed(p.subseed)

@@ -93,6 +93,13 @@ class Script:
         (the run-time cap still applies)."""
         return None
 
+    def check(self, p: Any, *args: Any) -> None:
+        """Easel extension: check this script's arguments where the request is built, before it is queued (the API
+        process, torch-free: no model is loaded there). Raise `modules.errors.InvalidRequestError` (or another
+        EaselError) naming the field to refuse the request with that status; the default accepts everything.
+        A hook that raises an EaselError while the job runs fails the job with that status too (other errors are
+        logged and the script skipped, as in A1111)."""
+
     def setup(self, p: Any, *args: Any) -> None:
         """Called when `p` is created, before anything else (skipped for API calls when `setup_for_ui_only`)."""
 
@@ -161,10 +168,13 @@ class ScriptClassData:
 
 
 def wrap_call(func: Callable[..., Any], filename: str | None, funcname: str, *args: Any,
-              default: Any = None, **kwargs: Any) -> Any:
-    """Call a script method; on error log it with the script's file and return `default` (A1111's wrap_call)."""
+              default: Any = None, propagate: tuple[type[BaseException], ...] = (), **kwargs: Any) -> Any:
+    """Call a script method; on error log it with the script's file and return `default` (A1111's wrap_call).
+    Exceptions of the `propagate` types are raised to the caller instead."""
     try:
         return func(*args, **kwargs)
+    except propagate:
+        raise
     except Exception:
         logger.exception("Error calling %s of script %s; skipped", funcname, filename)
         return default

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from modules.errors import InvalidRequestError
+from modules.errors import EaselError, InvalidRequestError
 from modules.scripts import (
     AlwaysVisible,
     PostprocessBatchListArgs,
@@ -231,13 +231,24 @@ class ScriptRunner:
         return args
 
     def _dispatch(self, hook: str, p: Any, args: Sequence[Any] | None, *lead: Any, **kwargs: Any) -> None:
-        """Call `hook` on every always-on script with its own slice; an error is logged and that script skipped."""
+        """Call `hook` on every always-on script with its own slice; an error is logged and that script skipped,
+        except an EaselError: the script refusing the request (a clear 4xx), which propagates."""
         args = self._args(p, args)
         for script in self.alwayson_scripts:
             if hook == "setup" and script.setup_for_ui_only and getattr(p, "is_api", False):
                 continue
             own = args[script.args_from:script.args_to]
-            wrap_call(getattr(script, hook), script.filename, hook, p, *lead, *own, **kwargs)
+            wrap_call(getattr(script, hook), script.filename, hook, p, *lead, *own, propagate=(EaselError,),
+                      **kwargs)
+
+    def check(self, p: Any, args: Sequence[Any] | None = None) -> None:
+        """`Script.check` of every always-on script and of the selected one, each with its own slice."""
+        args = self._args(p, args)
+        index = args[0] if args else 0
+        chosen = [self.selectable_scripts[int(index) - 1]] if index else []
+        for script in self.alwayson_scripts + chosen:
+            wrap_call(script.check, script.filename, "check", p, *args[script.args_from:script.args_to],
+                      propagate=(EaselError,))
 
     def setup(self, p: Any, args: Sequence[Any] | None = None) -> None:
         self._dispatch("setup", p, args)

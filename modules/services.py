@@ -10,6 +10,7 @@ import argparse
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modules.errors import EaselError, ModelNotFoundError
@@ -84,7 +85,8 @@ class Services:
         for worker in self.workers:
             worker.start()
         self.retention.start()
-        if self.workers:  # a process that only enqueues loads no model
+        # A process that only enqueues loads no model; A1111's --skip-load-model-at-start: load on first use.
+        if self.workers and not getattr(self.cmd_opts, "skip_load_model_at_start", False):
             threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
 
     def stop(self) -> None:
@@ -126,9 +128,10 @@ class Services:
 
 def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None, *, workers: int = 1) -> Services:
     """Everything, wired. `workers=0` builds a process that only enqueues (another process runs the tasks)."""
-    from modules.engine.devices import choose_precision
+    from modules.engine.devices import choose_precision, configure_cpu_threads
     from modules.engine.generator import Generator
     from modules.engine.model_manager import ModelManager
+    from modules.engine.optimize import OptimizeSettings, PipelineOptimizer
     from modules.generation.jobs import GenerationJobs
     from modules.generation.outputs import ResultWriter
     from modules.model_registry.checkpoints import CheckpointRegistry
@@ -145,21 +148,28 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     workers = cluster.local_worker_count(cmd_opts, workers)
     set_offline_env()
     paths = DataPaths.from_data_dir(cmd_opts.data_dir, cmd_opts.ckpt_dir, cmd_opts.vae_dir,
-                                    cmd_opts.lora_dir, cmd_opts.embeddings_dir)
+                                    cmd_opts.lora_dir, cmd_opts.embeddings_dir,
+                                    models_dir=getattr(cmd_opts, "models_dir", None),
+                                    styles_file=(getattr(cmd_opts, "styles_file", None) or [None])[0])
+    hashing = not getattr(cmd_opts, "no_hashing", False)  # --no-hashing: no sha256 of any model file
     paths.ensure()
     options = Options(default_options(), path=paths.config_file, pinned=pinned_from_flags(cmd_opts))
     options.load()
     limits = Limits.from_cmd_opts(cmd_opts)
     precision = choose_precision(cmd_opts)
-    checkpoints = CheckpointRegistry(paths)
+    if precision.device.type == "cpu":
+        configure_cpu_threads()
+    checkpoints = CheckpointRegistry(paths, hash_on_scan=hashing)
     checkpoints.refresh()
-    vaes = VaeRegistry(paths)
+    vaes = VaeRegistry(paths, hashing=hashing)
     vaes.refresh()
     load_stats = cluster.LoadStats()
     models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, load_fn=load_stats.timed(load_pipeline),
                           xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
-                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0))
+                          min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0),
+                          converted_cache=_converted_cache(cmd_opts, paths, hashing),
+                          optimizer=PipelineOptimizer(OptimizeSettings.from_cmd_opts(cmd_opts), precision))
     task_store, queue = cluster.build_task_backend(cmd_opts, paths.tasks_db)
     storage = storage_from_url(getattr(cmd_opts, "storage_url", None), cmd_opts, default_root=paths.outputs_dir,
                                data_dir=paths.data_dir)
@@ -174,7 +184,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                                              secrets_file), ttl=cmd_opts.link_ttl)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
-    networks = _build_networks(paths, options)
+    networks = _build_networks(paths, options, cmd_opts, hashing)
     generator.networks = networks
     sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
     generator.face_restorers = face_restorers
@@ -215,6 +225,17 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     return services
 
 
+def _converted_cache(cmd_opts: argparse.Namespace, paths: DataPaths, hashing: bool):
+    """--converted-cache-gb's cache, keyed by each checkpoint's sha256, so it needs hashing."""
+    from modules.model_registry.converted_cache import ConvertedCache
+
+    gb = getattr(cmd_opts, "converted_cache_gb", 0.0)
+    if gb and not hashing:
+        logger.warning("--converted-cache-gb ignored: its entries are keyed by sha256, which --no-hashing turns off")
+        return None
+    return ConvertedCache.from_gb(paths.cache_dir, gb, paths.hash_cache_file)
+
+
 def _watch_model_options(options: Options, models: ModelManager, vaes: VaeRegistry, *, load: bool = True) -> None:
     """Setting sd_model_checkpoint or sd_vae (options route, Settings) loads it, under the model lock (a process
     without a worker only checks the name: its workers load what each task names)."""
@@ -253,14 +274,23 @@ def _build_sr_models(paths: DataPaths, cmd_opts: argparse.Namespace, options: Op
     return sr_upscalers, restorers
 
 
-def _build_networks(paths: DataPaths, options: Options) -> ExtraNetworks:
-    """LoRA and embedding registries (scanned once now; refresh routes rescan) and the per-batch hook."""
+def _build_networks(paths: DataPaths, options: Options, cmd_opts: argparse.Namespace,
+                    hashing: bool = True) -> ExtraNetworks:
+    """LoRA (also --lyco-dir-backcompat), embedding and hypernetwork (also --hypernetwork-dir) registries, scanned
+    once now (refresh routes rescan), and the per-batch hook. The sd_hypernetwork option chooses among the
+    hypernetworks found."""
     from modules.engine.embedding_registry import EmbeddingRegistry
     from modules.engine.networks import ExtraNetworks
+    from modules.model_registry.hypernetworks import NONE, HypernetworkRegistry
     from modules.model_registry.loras import LoraRegistry
 
-    loras = LoraRegistry(paths.lora_dirs)
+    lyco = getattr(cmd_opts, "lyco_dir_backcompat", None)
+    loras = LoraRegistry([*paths.lora_dirs, *([Path(lyco).expanduser().resolve()] if lyco else [])], hashing=hashing)
     loras.refresh()
-    embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file)
+    embeddings = EmbeddingRegistry(paths.embeddings_dirs, paths.hash_cache_file, hashing=hashing)
     embeddings.refresh()
-    return ExtraNetworks(loras, embeddings, options)
+    hypernetworks = HypernetworkRegistry(paths.hypernetwork_dirs(getattr(cmd_opts, "hypernetwork_dir", None)))
+    hypernetworks.refresh()
+    if "sd_hypernetwork" in options.table:
+        options.table["sd_hypernetwork"].choices = lambda: [NONE, *hypernetworks.names()]
+    return ExtraNetworks(loras, embeddings, options, hypernetworks=hypernetworks)

@@ -1,6 +1,7 @@
 """Prompt styles from styles.csv (A1111 format: name,prompt,negative_prompt)."""
 from __future__ import annotations
 
+import builtins
 import csv
 import logging
 import threading
@@ -44,11 +45,11 @@ class StyleDatabase:
         with self._lock:
             self.styles = styles
 
-    def list(self) -> list[PromptStyle]:
+    def list(self) -> builtins.list[PromptStyle]:
         with self._lock:
             return list(self.styles.values())
 
-    def resolve(self, names: list[str]) -> list[tuple[str, str]]:
+    def resolve(self, names: builtins.list[str]) -> builtins.list[tuple[str, str]]:
         """(prompt, negative prompt) of the named styles in order; unknown names are skipped (as A1111 does)
         and logged."""
         with self._lock:
@@ -62,11 +63,11 @@ class StyleDatabase:
             found.append((style.prompt, style.negative_prompt))
         return found
 
-    def apply(self, prompt: str, negative_prompt: str, names: list[str]) -> tuple[str, str]:
+    def apply(self, prompt: str, negative_prompt: str, names: builtins.list[str]) -> tuple[str, str]:
         return apply_styles(prompt, negative_prompt, self.resolve(names))
 
 
-def apply_styles(prompt: str, negative_prompt: str, style_prompts: list[tuple[str, str]]) -> tuple[str, str]:
+def apply_styles(prompt: str, negative_prompt: str, style_prompts: builtins.list[tuple[str, str]]) -> tuple[str, str]:
     """Merge resolved styles into the prompts, in order (A1111 `apply_styles_to_prompt`)."""
     for style_prompt, style_negative in style_prompts:
         prompt = merge_prompts(style_prompt, prompt)

@@ -108,4 +108,6 @@ def _install_middleware(app: FastAPI, services: Services) -> None:
             client = request.client.host if request.client else "-"
             logger.info("API %s %s %s %d %.3fs", client, request.method, request.url.path,
                         response.status_code, elapsed)
+        if getattr(cmd_opts, "time_log", False):  # the managed service's --time-log: every request's time
+            logger.info("time-log %s %s %d %.3fs", request.method, request.url.path, response.status_code, elapsed)
         return response

@@ -62,7 +62,7 @@ def _ui_user(request: Request) -> str | None:
     cookie_id = getattr(gradio_app, "cookie_id", "")
     token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
         f"access-token-unsecure-{cookie_id}")
-    return gradio_app.tokens.get(token) if token else None
+    return gradio_app.tokens.get(token) if token and gradio_app is not None else None
 
 
 def ui_auth_enabled(request: Request) -> bool:

@@ -40,8 +40,11 @@ class StoppableServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(app: FastAPI, *, host: str, port: int, timeout_keep_alive: int, timeout_graceful_shutdown: float) -> None:
+def serve(app: FastAPI, *, host: str, port: int, timeout_keep_alive: int, timeout_graceful_shutdown: float,
+          ssl_keyfile: str | None = None, ssl_certfile: str | None = None) -> None:
+    """`ssl_keyfile` + `ssl_certfile` (A1111's --tls-keyfile / --tls-certfile): serve HTTPS."""
     stopping_event(app)
     config = uvicorn.Config(app, host=host, port=port, timeout_keep_alive=timeout_keep_alive, log_level="info",
-                            timeout_graceful_shutdown=max(0.1, timeout_graceful_shutdown))
+                            timeout_graceful_shutdown=max(0.1, timeout_graceful_shutdown),  # type: ignore[arg-type]  # uvicorn takes float seconds
+                            ssl_keyfile=ssl_keyfile, ssl_certfile=ssl_certfile)
     StoppableServer(config, app).run()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,11 @@ class Precision:
     @property
     def label(self) -> str:
         return f"{self.device.type}/unet={str(self.unet_dtype).removeprefix('torch.')}"
+
+    def component_dtypes(self) -> dict[str, torch.dtype]:
+        """The dtype each pipeline component is loaded in (so a load casts once, straight to these)."""
+        return {"unet": self.unet_dtype, "vae": self.vae_dtype, "text_encoder": self.text_dtype,
+                "text_encoder_2": self.text_dtype}
 
 
 def choose_precision(cmd_opts: argparse.Namespace) -> Precision:
@@ -40,9 +46,38 @@ def choose_precision(cmd_opts: argparse.Namespace) -> Precision:
         unet = torch.float32
     else:
         unet = torch.float32
-    vae = torch.float32 if (device.type == "cpu" or cmd_opts.no_half or cmd_opts.no_half_vae) else unet
-    text = torch.float32 if device.type == "cpu" else unet
+    if device.type == "cpu":
+        # bf16 text encoder and VAE measured faster on this CPU too (docs/performance.md); fp16 is not used there
+        half = unet == torch.bfloat16
+        vae = unet if half and not (cmd_opts.no_half or cmd_opts.no_half_vae) else torch.float32
+        text = unet if half and not cmd_opts.no_half else torch.float32
+    else:
+        vae = torch.float32 if (cmd_opts.no_half or cmd_opts.no_half_vae) else unet
+        text = unet
     return Precision(device, unet, vae, text)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads do not speed up the GEMMs/convolutions)."""
+    import psutil
+
+    physical = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else physical
+    logical = psutil.cpu_count(logical=True) or physical
+    per_core = max(1, logical // physical)
+    return max(1, min(physical, allowed // per_core if allowed < logical else physical))
+
+
+def configure_cpu_threads() -> int:
+    """Set torch's intra-op threads to the physical cores, unless OMP_NUM_THREADS says otherwise."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        threads = torch.get_num_threads()
+        logger.info("CPU threads: %d (OMP_NUM_THREADS)", threads)
+        return threads
+    threads = physical_cores()
+    torch.set_num_threads(threads)
+    logger.info("CPU threads: %d (physical cores)", threads)
+    return threads
 
 
 def configure_attention(pipe, xformers: bool, device: torch.device) -> str:

@@ -30,9 +30,11 @@ def encoder_widths(pipe: object) -> list[int]:
 class EmbeddingRegistry:
     """Reads every embedding file once (re-read on refresh or when the folders change)."""
 
-    def __init__(self, embeddings_dirs: tuple[Path, ...] | list[Path], hash_cache_file: Path | None = None):
+    def __init__(self, embeddings_dirs: tuple[Path, ...] | list[Path], hash_cache_file: Path | None = None, *,
+                 hashing: bool = True):
         self.embeddings_dirs = [Path(d) for d in embeddings_dirs]
         self.hash_cache_file = hash_cache_file
+        self.hashing = hashing  # False with --no-hashing: no "TI hashes"
         self._lock = threading.RLock()
         self._embeddings: dict[str, Embedding] = {}
         self._errors: dict[str, str] = {}

@@ -6,18 +6,20 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from modules import infotext, upscalers
-from modules.engine import hires, img2img, samplers
+from modules.engine import hires, img2img, inpaint_cond, samplers
 from modules.engine.cond_builder import ConditioningBuilder
 from modules.engine.kdiffusion.denoiser import alphas_cumprod_from_config
 from modules.engine.nan_check import check_for_nans
 from modules.engine.noise import ImageRNG, RandomSource
 from modules.engine.sampling import DenoiseInputs, MaskBlend, StepControl, denoise
+from modules.engine.soft_inpainting import SoftInpainting, blend_step
 from modules.engine.tiling import tiled
 from modules.processing import GenerationRequest, GenerationResult
 
@@ -65,8 +67,8 @@ class Generator:
         self.options = options
         self.precision = precision
         self.disable_nan_check = disable_nan_check  # --disable-nan-check; the option of the same name also turns it off
-        self.networks = None  # modules.engine.networks.ExtraNetworks: LoRA + textual inversion (set by services)
-        self.face_restorers = None  # modules.engine.face_restoration.FaceRestorers (set by services)
+        self.networks: Any = None  # modules.engine.networks.ExtraNetworks: LoRA + textual inversion (set by services)
+        self.face_restorers: Any = None  # modules.engine.face_restoration.FaceRestorers (set by services)
 
     def run(self, p: GenerationRequest, model: ModelView, control: StepControl,
             on_job: Callable[[int, int], None] | None = None) -> GenerationResult:
@@ -120,9 +122,9 @@ class Generator:
         if runner is not None:
             runner.before_process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
             runner.process_batch(p, None, n, p.prompts, p.seeds, p.subseeds)
-        images = self._run_batch_with_networks(p, model, sampler, schedule, builder, control, hr)
+        images, prepared = self._run_batch_with_networks(p, model, sampler, schedule, builder, control, hr)
         if runner is None:
-            return images
+            return [self._composite(image, prepared, i) for i, image in enumerate(images)]
         runner.postprocess_batch(p, None, images, n, p.prompts, p.seeds, p.subseeds)
         batch_list = PostprocessBatchListArgs(images)
         runner.postprocess_batch_list(p, None, batch_list, batch_number=n)
@@ -130,11 +132,19 @@ class Generator:
         for i, image in enumerate(batch_list.images):
             pp = PostprocessImageArgs(image, i)
             runner.postprocess_image(p, None, pp)
-            out.append(pp.image)
+            out.append(self._composite(pp.image, prepared, i))
         return out
 
+    def _composite(self, image: Image.Image, prepared: img2img.PreparedInit | None, index: int) -> Image.Image:
+        """A1111's order: face restoration and postprocess_image first, then the inpainting overlay (uncropped into
+        the original for "Only masked"); the overlay_inpaint option turns the overlay off."""
+        if prepared is None or not self.options.get("overlay_inpaint"):
+            return image
+        return img2img.apply_overlay(image, prepared, index)
+
     def _run_batch_with_networks(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder,
-                                 control: StepControl, hr: hires.HiresPlan | None = None) -> list[Image.Image]:
+                                 control: StepControl, hr: hires.HiresPlan | None = None
+                                 ) -> tuple[list[Image.Image], img2img.PreparedInit | None]:
         """Strip `<...>` tags, apply the batch's LoRAs around sampling (restored after), record TI/Lora hashes."""
         if self.networks is None:
             return self._run_batch(p, model, sampler, schedule, builder, control, hr)
@@ -142,39 +152,46 @@ class Generator:
         with self.networks.batch(p, model.pipe) as active:
             if active.applied:  # the text encoder may be patched: encode with a fresh cache
                 builder = ConditioningBuilder.for_pipe(model.pipe, model.family, self.options, embeddings=lookup)
-            images = self._run_batch(p, model, sampler, schedule, builder, control, hr)
+            result = self._run_batch(p, model, sampler, schedule, builder, control, hr)
         self.networks.record_ti_hashes(p, lookup)
-        return images
+        return result
 
-    def _run_batch(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder,
-                   control: StepControl, hr: hires.HiresPlan | None = None) -> list[Image.Image]:
+    def _run_batch(self, p: GenerationRequest, model: ModelView, sampler, schedule, builder, control: StepControl,
+                   hr: hires.HiresPlan | None = None) -> tuple[list[Image.Image], img2img.PreparedInit | None]:
         pipe = model.pipe
         factor = pipe.vae_scale_factor
-        shape = (pipe.unet.config.in_channels, p.height // factor, p.width // factor)
+        shape = (inpaint_cond.latent_channels(pipe), p.height // factor, p.width // factor)
         rng = self.image_rng(p, shape, factor)
         mask = None
         prepared = None
+        image_cond = None
+        soft = SoftInpainting.of(p) if p.is_img2img else None
         if p.is_img2img:
-            prepared = img2img.prepare(p, pipe, self.precision, len(p.seeds))
+            prepared = img2img.prepare(p, pipe, self.options, len(p.seeds), self.random_source())
+            image_cond = prepared.image_conditioning
             if prepared.latent_keep is not None:
-                mask = MaskBlend(prepared.init_latents, None, prepared.latent_keep)
+                mask = MaskBlend(prepared.init_latents, None, prepared.latent_keep,
+                                 blend=blend_step(soft) if soft is not None else None)
+        elif inpaint_cond.is_inpainting(pipe.unet):
+            p.is_using_inpainting_conditioning = True
+            image_cond = inpaint_cond.txt2img_conditioning(pipe, len(p.seeds), p.width, p.height)
         conds_at = builder.schedule(p.prompts, p.negative_prompts, sampler.total_steps(p.steps))
         inputs = self.denoise_inputs(
             p, model, sampler, schedule, p.steps, rng, conds_at, builder.time_ids(p.width, p.height),
             init_latents=prepared.init_latents if prepared is not None else None,
             denoising_strength=0.75 if p.denoising_strength is None else float(p.denoising_strength),
             fixed_steps=bool(self.options.get("img2img_fix_steps")), mask=mask,
-            noise_multiplier=self._noise_multiplier(p))
+            noise_multiplier=self._noise_multiplier(p), image_cond=image_cond)
         latents = denoise(inputs, control)
         check_for_nans(latents, "unet", self._nan_check_off())
+        if soft is not None and mask is not None:  # the composite follows how much each part changed
+            img2img.soft_composite(p, self.options, prepared, latents, soft)
         if hr is not None and not control.stop_requested():
             latents = hires.second_pass(self, p, model, hr, builder, latents, control)
         decoded = self.decode(pipe, latents)
         if p.restore_faces and self.face_restorers is not None:  # A1111: after decoding, before the overlay
             decoded = self.face_restorers.restore_generated(decoded, control.stop_requested)
-        if prepared is not None:
-            decoded = img2img.apply_overlay(decoded, prepared)
-        return decoded
+        return decoded, prepared
 
     def _nan_check_off(self) -> bool:
         return self.disable_nan_check or bool(self.options.get("disable_nan_check"))
@@ -197,7 +214,7 @@ class Generator:
             prediction_type=model.prediction_type, options=self.options, seeds=list(p.seeds), family=model.family,
             time_ids=time_ids, eta=p.eta, params=p.extra_generation_params,
             sigma_params={"s_churn": p.s_churn, "s_tmin": p.s_tmin, "s_tmax": p.s_tmax, "s_noise": p.s_noise},
-            **kwargs)
+            unet_patches=list(p.unet_patches), **kwargs)
 
     def _noise_multiplier(self, p: GenerationRequest) -> float:
         if p.initial_noise_multiplier is not None:
@@ -214,10 +231,8 @@ class Generator:
             z = latents[i:i + 1].to(vae.dtype) / scaling + shift
             x = vae.decode(z).sample.float()
             check_for_nans(x, "vae", self._nan_check_off())
-            x = torch.nan_to_num(x)  # with the check off, NaNs decode as black rather than undefined bytes
-            x = ((x[0] / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-            x = torch.clamp((vae.decode(z).sample.float()[0] + 1.0) / 2.0, min=0.0, max=1.0)
+            x = torch.nan_to_num(x)  # with the check off, NaNs decode as mid-grey rather than undefined bytes
+            x = torch.clamp((x[0] + 1.0) / 2.0, min=0.0, max=1.0)
             # A1111 truncates (astype(np.uint8)) rather than rounds
             x = (255.0 * np.moveaxis(x.cpu().numpy(), 0, 2)).astype(np.uint8)
             out.append(Image.fromarray(np.ascontiguousarray(x)))
@@ -246,6 +261,8 @@ class Generator:
             "Seed resize from": (f"{p.seed_resize_from_w}x{p.seed_resize_from_h}"
                                  if p.seed_resize_from_w > 0 and p.seed_resize_from_h > 0 else None),
             "Denoising strength": p.denoising_strength if p.is_img2img else None,
+            "Conditional mask weight": (img2img.mask_weight(p, opts) if p.is_using_inpainting_conditioning
+                                        else None),
             "Clip skip": clip_skip if clip_skip > 1 else None,
             "ENSD": ensd if ensd != 0 and self._uses_ensd(p, sampler) else None,
             "RNG": randn_source if randn_source != "GPU" else None,
@@ -299,7 +316,7 @@ class Generator:
             "styles": p.styles,
             "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
             "clip_skip": int(self.options.get("CLIP_stop_at_last_layers")),
-            "is_using_inpainting_conditioning": False,
+            "is_using_inpainting_conditioning": p.is_using_inpainting_conditioning,
             "version": VERSION,
             # A1111 shows p.comments ("Lora not found: x") only in the UI; Easel adds them when there are any
             **({"comments": "".join(f"{c}\n" for c in p.comments)} if p.comments else {}),

@@ -27,7 +27,8 @@ import torch
 from PIL import Image
 
 from modules import images as image_utils
-from modules.engine import samplers
+from modules.engine import inpaint_cond, samplers
+from modules.engine.img2img import mask_weight
 from modules.engine.sampling import denoise
 from modules.extra_networks import parse_extra_networks
 from modules.generation.hires import (  # noqa: F401 - the torch-free part, re-exported
@@ -159,7 +160,11 @@ def second_pass(generator, p, model, hr: HiresPlan, builder, latents: torch.Tens
     first_pass_sampler, _ = samplers.resolve(p.sampler_name, p.scheduler)
     conds_at = builder.schedule(prompts, negatives, first_pass_sampler.total_steps(p.steps),
                                 hires_steps=hr.sampler.total_steps(hr.steps))
+    image_cond = None
+    if inpaint_cond.is_inpainting(pipe.unet):
+        image_cond = inpaint_cond.hires_conditioning(pipe, latents, mask_weight(p, generator.options), True)
     inputs = generator.denoise_inputs(p, model, hr.sampler, hr.schedule, hr.steps, rng, conds_at,
                                       builder.time_ids(width, height), init_latents=latents,
-                                      denoising_strength=hr.denoising, fixed_steps=True, noise=noise)
+                                      denoising_strength=hr.denoising, fixed_steps=True, noise=noise,
+                                      image_cond=image_cond)
     return denoise(inputs, control)

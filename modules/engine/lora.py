@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from modules.engine.optimize import sync_fused_qkv
 from modules.model_registry import ldm_convert
 from modules.model_registry.safe_load import load_checkpoint
 
@@ -162,6 +163,7 @@ class LoraApplier:
         self._backup: dict[nn.Module, Tensor] = {}
         self._lock = threading.RLock()
         self.load_count = 0  # files read from disk (for tests of the cache)
+        self._patched_pipe: weakref.ref | None = None  # where the backups belong (for fused QKV weights)
 
     def load(self, path: Path, stamp: tuple[float, int]) -> ParsedNetwork:
         """The parsed network of `path`, from the cache while `stamp` (mtime, size) is unchanged."""
@@ -216,6 +218,8 @@ class LoraApplier:
                     weight.add_((delta * multiplier).to(device=weight.device, dtype=weight.dtype))
                 if missing:
                     logger.info("LoRA %s: %d module(s) did not match the model", net.name, missing)
+            self._patched_pipe = weakref.ref(pipe)
+            sync_fused_qkv(pipe, list(self._backup))
         return problems
 
     @torch.no_grad()
@@ -224,6 +228,9 @@ class LoraApplier:
         with self._lock:
             for module, original in self._backup.items():
                 module.weight.copy_(original)
+            pipe = self._patched_pipe() if self._patched_pipe is not None else None
+            if pipe is not None:
+                sync_fused_qkv(pipe, list(self._backup))
             self._backup.clear()
 
     @property

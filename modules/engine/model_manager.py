@@ -56,7 +56,7 @@ def free_ram_bytes() -> int:
 class ModelManager:
     def __init__(self, checkpoints, vaes, precision: Precision, cache_dir: Path, *, load_fn=None,
                  xformers: bool = False, dynamic_cache: bool = False, min_ram_reserved_gb: float = 0.0,
-                 free_ram_fn: Callable[[], int] | None = None):
+                 free_ram_fn: Callable[[], int] | None = None, converted_cache=None, optimizer=None):
         from modules.model_registry.loader import load_pipeline
 
         self.checkpoints = checkpoints
@@ -65,6 +65,8 @@ class ModelManager:
         self.cache_dir = cache_dir
         self._load_fn = load_fn or load_pipeline
         self.xformers = xformers
+        self.converted_cache = converted_cache  # ConvertedCache | None (--converted-cache-gb)
+        self.optimizer = optimizer  # engine.optimize.PipelineOptimizer | None (channels_last, --compile)
         self.dynamic_cache = dynamic_cache
         self.min_ram_reserved = int(max(0.0, min_ram_reserved_gb) * GIB)
         self._free_ram = free_ram_fn or free_ram_bytes
@@ -113,7 +115,8 @@ class ModelManager:
             else:
                 self._evict_for(self._estimate_bytes(info))
                 loaded = self._load_fn(info, device=self.precision.device, dtype=torch.float32,
-                                       cache_dir=self.cache_dir)
+                                       cache_dir=self.cache_dir, dtypes=self.precision.component_dtypes(),
+                                       converted_cache=self.converted_cache)
                 self._activate(loaded, None, None)
                 logger.info("loaded checkpoint %s (%s, %s) in %.2fs", info.title, loaded.family,
                             self.precision.label, time.perf_counter() - started)
@@ -132,6 +135,8 @@ class ModelManager:
             if encoder is not None:
                 _place(encoder, self.precision.device, self.precision.text_dtype)
         self.attention = configure_attention(pipe, self.xformers, self.precision.device)
+        if self.optimizer is not None:
+            self.optimizer.apply(pipe, loaded.family)
         self.loaded, self.vae_path, self._own_vae_state = loaded, vae_path, own_vae_state
 
     def _park_current(self) -> None:
@@ -175,7 +180,8 @@ class ModelManager:
     def cache_state(self) -> dict:
         """What /sdapi/v1/memory shows: the loaded model and the RAM cache, least recently used first."""
         with self.lock:
-            return {"loaded": self.current_title, "dynamic_cache": self.dynamic_cache,
+            compiled = self.optimizer.compile_state(self.loaded.pipe) if self.optimizer and self.loaded else None
+            return {"loaded": self.current_title, "dynamic_cache": self.dynamic_cache, "compile": compiled,
                     "min_ram_reserved_gb": self.min_ram_reserved / GIB,
                     "cached_models": [{"title": e.loaded.info.title, "bytes": e.size_bytes}
                                       for e in self._cache.values()]}

@@ -4,6 +4,7 @@ txt2img starts from `noise * sigmas[0]`; img2img and the hires pass keep the las
 schedule (A1111's `setup_img2img_steps`) and start from `init + noise * sigma`. The timestep samplers (DDIM, PLMS,
 UniPC) use the model's discrete timesteps instead. Progress is reported once per sampler step with the denoised
 prediction; an interrupt or skip stops at the next model call and returns the last prediction, as A1111 does.
+`DenoiseInputs.unet_patches` (modules/engine/unet_patches.py) are called before every UNet call of the pass.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from modules.engine.kdiffusion.context import SamplerContext
 from modules.engine.kdiffusion.denoiser import CompVisDenoiser, LCMDenoiser
 from modules.engine.noise import ImageRNG
 from modules.engine.samplers import SamplerSpec, ScheduleSpec, effective_schedule
+from modules.engine.unet_patches import SamplingProgress, UNetPatch
 from modules.step_control import StepControl
 
 _K_FUNCTIONS: dict[str, Callable] = {
@@ -66,9 +68,11 @@ class DenoiseInputs:
     noise_multiplier: float = 1.0
     noise: torch.Tensor | None = None  # the initial noise when already drawn (hires: scripts see it first)
     mask: MaskBlend | None = None
+    image_cond: torch.Tensor | None = None  # (B, 5, h, w): inpainting checkpoints' mask + masked-image latents
     eta: float | None = None
     sigma_params: dict[str, float | None] = field(default_factory=dict)  # request s_churn/s_tmin/s_tmax/s_noise
     params: dict[str, Any] = field(default_factory=dict)
+    unet_patches: list[UNetPatch] = field(default_factory=list)  # extra UNet inputs (modules/engine/unet_patches.py)
 
 
 def img2img_steps(steps: int, denoising_strength: float, fixed: bool) -> tuple[int, int]:
@@ -145,7 +149,7 @@ def _extra_params(inp: DenoiseInputs) -> dict[str, float]:
 def denoise(inp: DenoiseInputs, control: StepControl) -> torch.Tensor:
     """Run one pass; returns the final latents (the last prediction if stopped)."""
     device = next(inp.unet.parameters()).device
-    runner = UNetRunner(inp.unet, inp.time_ids)
+    runner = UNetRunner(inp.unet, inp.time_ids, inp.unet_patches, SamplingProgress())
     noise = inp.noise if inp.noise is not None else inp.rng.next().to(device)
     noise = noise * (inp.noise_multiplier if inp.init_latents is not None else 1.0)
     if inp.init_latents is not None and inp.noise_multiplier != 1.0:
@@ -156,14 +160,16 @@ def denoise(inp: DenoiseInputs, control: StepControl) -> torch.Tensor:
             latents, cfg = _run_timesteps(inp, runner, noise, control, device)
         else:
             latents, cfg = _run_k(inp, runner, noise, control, device)
-    if inp.mask is not None:
+    if inp.mask is not None and inp.mask.blend is None:  # soft inpainting keeps the sampler's result
         keep = inp.mask.keep
         latents = latents * (1 - keep) + inp.mask.init_latents * keep
     return latents
 
 
-def _context(inp: DenoiseInputs, cfg: CFGDenoiser, total: int, control: StepControl, device) -> SamplerContext:
+def _context(inp: DenoiseInputs, cfg: CFGDenoiser, total: int, control: StepControl, device,
+             progress: SamplingProgress) -> SamplerContext:
     def callback(i: int, x: torch.Tensor, denoised: torch.Tensor | None) -> None:
+        progress.step = i
         if control.on_step is not None:
             control.on_step(min(i + 1, total), total, denoised if denoised is not None else x)
 
@@ -197,19 +203,21 @@ def _run_k(inp: DenoiseInputs, runner: UNetRunner, noise: torch.Tensor, control:
         else:
             x = noise * sigmas[0]
         run = sigmas
+        runner.progress.total = inp.steps
         if inp.sampler.uses_sigma_range:
             kwargs.update(sigma_min=denoiser.sigmas[0].item(), sigma_max=denoiser.sigmas[-1].item(), n=inp.steps)
     else:
         total, t_enc = img2img_steps(inp.steps, inp.denoising_strength, inp.fixed_steps)
         sigmas = schedule_sigmas(inp, denoiser, total)
         run = sigmas[total - t_enc - 1:]
+        runner.progress.total = t_enc + 1
         x = inp.init_latents + noise * run[0]
         if inp.sampler.uses_sigma_range:
             kwargs.update(sigma_min=run[-2], sigma_max=run[0], n=len(run) - 1)
     fn = _K_FUNCTIONS[inp.sampler.function]
-    cfg = CFGDenoiser(denoiser, inp.conds_at, inp.cfg_scale, control, mask=inp.mask)
+    cfg = CFGDenoiser(denoiser, inp.conds_at, inp.cfg_scale, control, mask=inp.mask, image_cond=inp.image_cond)
     steps_shown = inp.steps if inp.sampler.uses_sigma_range and inp.init_latents is None else len(run) - 1
-    ctx = _context(inp, cfg, max(steps_shown, 1), control, device)
+    ctx = _context(inp, cfg, max(steps_shown, 1), control, device, runner.progress)
     if inp.sampler.brownian_noise and not inp.options.get("no_dpmpp_sde_batch_determinism"):
         positive = sigmas[sigmas > 0]
         ctx.noise_sampler = brownian.BrownianTreeNoiseSampler(x, positive.min(), sigmas.max(), inp.seeds)
@@ -230,17 +238,20 @@ def _run_timesteps(inp: DenoiseInputs, runner: UNetRunner, noise: torch.Tensor, 
     if inp.init_latents is None:
         steps = inp.steps + (1 if discard else 0)
         run = timesteps.get_timesteps(steps, device)
+        runner.progress.total = inp.steps
         x = noise
     else:
         total, t_enc = img2img_steps(inp.steps, inp.denoising_strength, inp.fixed_steps)
         full = timesteps.get_timesteps(total + (1 if discard else 0), device)
         run = full[:t_enc]
+        runner.progress.total = t_enc + 1
         a = alphas[full[t_enc]]
         x = inp.init_latents * torch.sqrt(a) + noise * torch.sqrt(1 - a)
     eta = _eta(inp)
     multiplier = 1 / 12.5 if inp.sampler.function == "ddim_cfgpp" else 1.0
     cfg = CFGDenoiser(TimestepsModel(runner, alphas, inp.prediction_type), inp.conds_at, inp.cfg_scale, control,
-                      timesteps=True, mask=inp.mask, alphas_cumprod=alphas, cond_scale_multiplier=multiplier)
+                      timesteps=True, mask=inp.mask, alphas_cumprod=alphas, cond_scale_multiplier=multiplier,
+                      image_cond=inp.image_cond)
     if inp.sampler.function == "unipc":
         fn: Callable = unipc.unipc
         kwargs.update(is_img2img=inp.init_latents is not None, variant=opts.get("uni_pc_variant"),
@@ -254,7 +265,7 @@ def _run_timesteps(inp: DenoiseInputs, runner: UNetRunner, noise: torch.Tensor, 
         if inp.sampler.function == "ddim_cfgpp":
             kwargs["last_uncond"] = lambda: cfg.last_noise_uncond
         total_steps = len(run) - 1
-    ctx = _context(inp, cfg, max(total_steps, 1), control, device)
+    ctx = _context(inp, cfg, max(total_steps, 1), control, device, runner.progress)
     if len(run) == 0:
         return x, cfg
     return _sample(fn, ctx, cfg, x, timesteps=run, **kwargs), cfg

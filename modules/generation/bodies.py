@@ -7,7 +7,7 @@ the body (how to answer, which id to use, legacy names). Unknown keys are ignore
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -88,10 +88,24 @@ def _img2img_fields() -> dict[str, tuple[Any, Any]]:
     return fields
 
 
-if TYPE_CHECKING:  # built from the table at import time; type checkers see them as Any
-    GenerationBody = Any
-    Txt2ImgBody = Any
-    Img2ImgBody = Any
+if TYPE_CHECKING:  # built from the table at import time; type checkers see any attribute
+    class GenerationBody:
+        model_fields: ClassVar[dict[str, Any]]
+
+        def __init__(self, **data: Any) -> None: ...
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+        def model_dump(self, **kwargs: Any) -> dict[str, Any]: ...
+
+        @classmethod
+        def model_validate(cls, data: Any) -> Any: ...
+
+    class Txt2ImgBody(GenerationBody): ...
+
+    class Img2ImgBody(GenerationBody): ...
 else:
     GenerationBody = create_model("GenerationBody", __base__=_Body, **_fields_for(("txt2img", "img2img")))
     Txt2ImgBody = create_model("Txt2ImgBody", __base__=GenerationBody, **_fields_for(("txt2img",)))

@@ -93,8 +93,9 @@ def _resolve_scripts(p: GenerationRequest, body: GenerationBody, ctx: BuildConte
     script, p.script_args = runner.build_args(body.script_name, body.script_args or [], body.alwayson_scripts)
     p.script_name = body.script_name if script is not None else None
     p.alwayson_entries = runner.plain_alwayson_entries(body.alwayson_scripts)
+    runner.check(p)  # the scripts' own argument checks (Script.check), before anything is queued
     if script is not None:  # a script's generations count against the image cap before it is queued
-        check_plan(runner.plan(p), ctx.limits, script=p.script_name)
+        check_plan(runner.plan(p), ctx.limits, script=str(p.script_name))
 
 
 def _fill_txt2img(p: GenerationRequest, body: Txt2ImgBody, limits: Limits) -> None:
@@ -127,6 +128,6 @@ def _fill_img2img(p: GenerationRequest, body: Img2ImgBody, limits: Limits) -> No
     if body.mask_blur is not None:
         check_range("mask_blur", body.mask_blur, 0, 64)
         p.mask_blur_x = p.mask_blur_y = body.mask_blur
-    p.denoising_strength = float(p.denoising_strength)
+    p.denoising_strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
     p.inpainting_mask_invert = int(p.inpainting_mask_invert)
 

@@ -28,7 +28,8 @@ _budget = threading.local()  # the running job's ImageBudget, on its worker thre
 
 
 def empty_result() -> GenerationResult:
-    info = {"all_prompts": [], "all_negative_prompts": [], "all_seeds": [], "all_subseeds": [], "infotexts": []}
+    info: dict[str, Any] = {"all_prompts": [], "all_negative_prompts": [], "all_seeds": [], "all_subseeds": [],
+                            "infotexts": []}
     return GenerationResult(images=[], infotexts=[], info=info, seeds=[], subseeds=[], interrupted=True)
 
 
@@ -120,10 +121,10 @@ class GenerationJobs:
         result = self.generator.run(p, view, job.control, on_job=on_job)
         result.samples_format = self.options.get("samples_format")
         progress.job_no = progress.job_count
-        if runner is not None:
-            runner.postprocess(p, result)
         if not p.do_not_save_samples and self.options.get("samples_save"):
             self.outputs.save_samples(p.mode, result, p)
+        if runner is not None:  # after saving, as A1111: images a script appends (ControlNet maps) are not samples
+            runner.postprocess(p, result)
         return result
 
     # -- extras ---------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ class ResultWriter:
         with self._lock:
             self._encoded.pop(key, None)
 
-    def store_results(self, task_id: str, images: list[Image.Image], infotexts: list[str | None],
+    def store_results(self, task_id: str, images: list[Image.Image], infotexts: Sequence[str | None],
                       fmt: str) -> list[str]:
         """Write a task's result images; returns their keys (the same keys on a re-run: writes are idempotent)."""
         ext = extension(fmt)
@@ -77,7 +78,7 @@ class ResultWriter:
         folder = samples_folder(self.options, self.data_dir, mode)
         return self.save_to_folder(folder, result.images, result.infotexts, result.seeds, result.samples_format, p)
 
-    def save_to_folder(self, folder: Path, images: list[Image.Image], infotexts: list[str | None],
+    def save_to_folder(self, folder: Path, images: list[Image.Image], infotexts: Sequence[str | None],
                        seeds: list[int], fmt: str, p: Any = None) -> list[str]:
         prefix = self._key_of(folder)
         ext = extension(fmt)

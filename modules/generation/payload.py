@@ -50,7 +50,7 @@ def from_payload(payload: dict[str, Any], storage: Storage) -> GenerationRequest
     for name in SERVER_FIELDS:
         if name in payload:
             setattr(p, name, payload[name])
-    p.style_prompts = [tuple(pair) for pair in p.style_prompts]
+    p.style_prompts = [(str(prompt), str(negative)) for prompt, negative in p.style_prompts]
     for f, rule in api_fields(p.mode):
         if f.name not in payload:
             continue

@@ -24,9 +24,6 @@ from modules.tasks.webhooks import check_webhook_url
 
 logger = logging.getLogger(__name__)
 IMAGE_PARAMS = ("init_images", "mask", "image", "imageList")
-EXTRAS_FIELDS = ("resize_mode", "upscaling_resize", "upscaling_resize_w", "upscaling_resize_h", "upscaling_crop",
-                 "upscaler_1", "upscaler_2", "extras_upscaler_2_visibility", "gfpgan_visibility",
-                 "codeformer_visibility", "codeformer_weight")
 
 
 @dataclass
@@ -73,13 +70,13 @@ class GenerationPipeline:
 
     def submit_extras_image(self, image: Image.Image, params: dict[str, Any], sub: Submission, *,
                             save_output: bool = False, public: dict[str, Any] | None = None) -> TaskRecord:
-        params = {name: params[name] for name in EXTRAS_FIELDS if name in params}
+        settings = postprocessing.ExtrasSettings.from_params(params).as_params()
         priority = check_priority(sub.priority)
         postprocessing.check_extras(image, max_pixels=self.ctx.limits.max_size ** 2, face_restorers=self.face_restorers,
-                                    **params)
+                                    **settings)
         task_id = self._task_id("extras", sub)
         key = self._write_image(input_key(task_id, "image"), image)
-        payload = {"image": key, "params": params, "save_output": save_output}
+        payload = {"image": key, "params": settings, "save_output": save_output}
         record = TaskRecord(id=task_id, kind="extras", user=sub.user, params=public_params(public or params),
                             payload=payload, inputs=[key], priority=priority)
         return self._enqueue(record, sub)

@@ -123,6 +123,11 @@ class GenerationRequest:
     all_seeds: list[int] = field(default_factory=list)
     all_subseeds: list[int] = field(default_factory=list)
     scripts: Any = None  # the ScriptRunner of this tab (A1111 `p.scripts`), attached in the worker
+    latent_mask: Image.Image | None = None  # scripts (outpainting): the mask of the latent blend, if not `mask`
+    inpainting_mask_weight: float | None = None  # scripts: overrides the inpainting_mask_weight option
+    is_using_inpainting_conditioning: bool = False  # a 9-channel (inpainting) UNet got its masked-image input
+    soft_inpainting: dict[str, float] | None = None  # set by the "Soft Inpainting" always-on script
+    unet_patches: list[Any] = field(default_factory=list)  # set by scripts: modules/engine/unet_patches.py
     # The current batch (A1111 names; set before the batch hooks run)
     prompts: list[str] = field(default_factory=list)
     negative_prompts: list[str] = field(default_factory=list)

@@ -123,8 +123,9 @@ def clip_to_ldm(state: Mapping[str, Tensor], prefix: str = CLIP_PREFIX_SD1) -> d
     return {prefix + k.removeprefix("text_model."): v for k, v in state.items() if not k.endswith("position_ids")}
 
 
-_OPENCLIP_LAYER = [("layer_norm1", "ln_1"), ("layer_norm2", "ln_2"), ("mlp.fc1", "mlp.c_fc"),
-                   ("mlp.fc2", "mlp.c_proj"), ("self_attn.out_proj", "attn.out_proj")]
+# (HF name, OpenCLIP name) inside one transformer layer; the fused attn.in_proj is handled on its own.
+OPENCLIP_LAYER_NAMES = [("layer_norm1", "ln_1"), ("layer_norm2", "ln_2"), ("mlp.fc1", "mlp.c_fc"),
+                        ("mlp.fc2", "mlp.c_proj"), ("self_attn.out_proj", "attn.out_proj")]
 
 
 def openclip_to_ldm(state: Mapping[str, Tensor], prefix: str = OPENCLIP_PREFIX_SDXL) -> dict[str, Tensor]:
@@ -148,7 +149,7 @@ def openclip_to_ldm(state: Mapping[str, Tensor], prefix: str = OPENCLIP_PREFIX_S
                 _, proj, kind = rest.split(".")
                 fused.setdefault(f"{base}attn.in_proj_{kind}", {})[proj] = v
                 continue
-            for new, old in _OPENCLIP_LAYER:
+            for new, old in OPENCLIP_LAYER_NAMES:
                 if rest.startswith(new + "."):
                     out[base + old + rest[len(new):]] = v
                     break

@@ -59,6 +59,7 @@ class LoraOnDisk:
     alias: str
     path: Path
     metadata: dict[str, object] = field(default_factory=dict)
+    hashing: bool = True  # False with --no-hashing: no hash, no "Lora hashes"
     _hash: str | None = None
     _stamp: tuple[float, int] | None = None
 
@@ -92,9 +93,9 @@ class LoraOnDisk:
         return self._hash
 
     @property
-    def shorthash(self) -> str:
-        """First 12 characters of `hash` (A1111 `NetworkOnDisk.shorthash`)."""
-        return self.hash[:12]
+    def shorthash(self) -> str | None:
+        """First 12 characters of `hash` (A1111 `NetworkOnDisk.shorthash`); None with --no-hashing."""
+        return self.hash[:12] if self.hashing else None
 
     def as_api(self) -> dict:
         """The `/sdapi/v1/loras` item."""
@@ -104,8 +105,9 @@ class LoraOnDisk:
 class LoraRegistry:
     """Scans the LoRA folders; looks networks up by name or alias (name wins, as A1111)."""
 
-    def __init__(self, lora_dirs: tuple[Path, ...] | list[Path]):
+    def __init__(self, lora_dirs: tuple[Path, ...] | list[Path], *, hashing: bool = True):
         self.lora_dirs = [Path(d) for d in lora_dirs]
+        self.hashing = hashing
         self._lock = threading.RLock()
         self._by_name: dict[str, LoraOnDisk] = {}
         self._by_alias: dict[str, LoraOnDisk] = {}
@@ -128,7 +130,7 @@ class LoraRegistry:
                         continue
                 alias = metadata.get("ss_output_name")
                 entry = LoraOnDisk(path.stem, alias if isinstance(alias, str) and alias else path.stem,
-                                   path.resolve(), metadata)
+                                   path.resolve(), metadata, hashing=self.hashing)
                 previous = self._by_name.get(entry.name)
                 if previous is not None and previous.path == entry.path:
                     entry._hash, entry._stamp = previous._hash, previous._stamp

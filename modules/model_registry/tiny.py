@@ -43,15 +43,18 @@ def _clip_config(hidden_act: str, projection_dim: int = 32):
                           pad_token_id=1, hidden_act=hidden_act, projection_dim=projection_dim, layer_norm_eps=1e-5)
 
 
-def build_tiny_components(family: str = "sd1", seed: int = 0) -> dict[str, torch.nn.Module]:
-    """Random-weight diffusers/transformers modules; same (family, seed) -> identical weights."""
+def build_tiny_components(family: str = "sd1", seed: int = 0, *,
+                          inpainting: bool = False) -> dict[str, torch.nn.Module]:
+    """Random-weight diffusers/transformers modules; same (family, seed) -> identical weights. `inpainting`: a
+    9-channel UNet (latents + mask + masked-image latents), the layout of sd-v1-5-inpainting / SDXL inpainting."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     if family not in FAMILIES:
         raise ValueError(f"Unknown tiny family {family!r}; expected one of {list(FAMILIES)}")
     torch.manual_seed(seed)
-    parts: dict[str, torch.nn.Module] = {"unet": UNet2DConditionModel(**_UNET[family])}
+    unet_config = dict(_UNET[family], in_channels=9) if inpainting else _UNET[family]
+    parts: dict[str, torch.nn.Module] = {"unet": UNet2DConditionModel(**unet_config)}
     parts["vae"] = AutoencoderKL(block_out_channels=(32, 64), in_channels=3, out_channels=3,
                                  down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
                                  latent_channels=4, norm_num_groups=32, sample_size=64,
@@ -109,11 +112,13 @@ def components_to_ldm(family: str, parts: dict[str, torch.nn.Module], seed: int 
     return {k: v.detach().contiguous().clone() for k, v in sd.items()}
 
 
-def write_tiny_checkpoint(path: Path, *, family: str = "sd1", seed: int = 0, fmt: str = "safetensors") -> Path:
-    """Write a tiny random-weight checkpoint of `family` to `path` ("safetensors" or "ckpt" format)."""
+def write_tiny_checkpoint(path: Path, *, family: str = "sd1", seed: int = 0, fmt: str = "safetensors",
+                          inpainting: bool = False) -> Path:
+    """Write a tiny random-weight checkpoint of `family` to `path` ("safetensors" or "ckpt" format); `inpainting`
+    gives the 9-channel UNet of inpainting checkpoints."""
     start = time.perf_counter()
     path = Path(path)
-    parts = build_tiny_components(family, seed)
+    parts = build_tiny_components(family, seed, inpainting=inpainting)
     sd = components_to_ldm(family, parts, seed)
     hints = json.dumps(tiny_arch_hints(family, parts))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,9 @@ def _vae_stem(path: Path) -> str:
 class VaeRegistry:
     """Thread-safe list of VAE files in `paths.vae_dirs`."""
 
-    def __init__(self, paths: DataPaths):
+    def __init__(self, paths: DataPaths, *, hashing: bool = True):
         self.paths = paths
+        self.hashing = hashing  # False with --no-hashing: no sha256, no "VAE hash"
         self._lock = threading.RLock()
         self._items: list[VaeInfo] = []
 
@@ -76,8 +77,10 @@ class VaeRegistry:
         """Raise ModelNotFoundError (naming `field` and the valid values) unless `name` is a valid choice."""
         self.resolve(name, None, field=field)
 
-    def shorthash(self, path: Path) -> str:
-        """10-char sha256 of a VAE file (cached in `paths.hash_cache_file`)."""
+    def shorthash(self, path: Path) -> str | None:
+        """10-char sha256 of a VAE file (cached in `paths.hash_cache_file`); None with --no-hashing."""
+        if not self.hashing:
+            return None
         return shorthash(sha256_file(Path(path), self.paths.hash_cache_file))
 
     def resolve(self, name: str | None, checkpoint: CheckpointInfo | Path | None = None, *,

@@ -91,11 +91,10 @@ def build_task_backend(cmd_opts: argparse.Namespace, tasks_db) -> tuple[Any, Any
     from modules.tasks.queue_redis import RedisTaskQueue
     from modules.tasks.store_redis import RedisTaskStore
 
-    store = RedisTaskStore(cmd_opts.redis_url, prefix=cmd_opts.redis_prefix)
-    queue = RedisTaskQueue(store, max_waiting=cmd_opts.queue_size, max_delivery=cmd_opts.max_delivery,
-                           task_timeout=cmd_opts.task_timeout, heartbeat=cmd_opts.worker_heartbeat,
-                           affinity=not cmd_opts.no_affinity, publish_settings=not cmd_opts.worker)
-    return store, queue
+    shared = RedisTaskStore(cmd_opts.redis_url, prefix=cmd_opts.redis_prefix)
+    return shared, RedisTaskQueue(shared, max_waiting=cmd_opts.queue_size, max_delivery=cmd_opts.max_delivery,
+                                  task_timeout=cmd_opts.task_timeout, heartbeat=cmd_opts.worker_heartbeat,
+                                  affinity=not cmd_opts.no_affinity, publish_settings=not cmd_opts.worker)
 
 
 def webhook_dispatcher(cmd_opts: argparse.Namespace, store, *args, **kwargs):

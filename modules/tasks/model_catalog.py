@@ -84,7 +84,7 @@ class ModelCatalog:
             with os.fdopen(fd, "wb") as out:
                 if upload is not None:
                     shutil.copyfileobj(upload, out, 1 << 20)
-                else:
+                elif source is not None:
                     with open(source, "rb") as src:
                         shutil.copyfileobj(src, out, 1 << 20)
             os.replace(tmp, target)
@@ -156,7 +156,9 @@ class ModelCatalog:
             if replace and existing is None:
                 raise NotFoundError(f"model {name!r} is not registered", field="model_name")
             kind = self._type(model_type or (existing["type"] if existing else None))
-            source = self._source(oss_path) if upload is None else None
+            if upload is None and not oss_path:
+                raise InvalidRequestError("ossPath: give the model's stored path or upload the file", field="ossPath")
+            source = self._source(oss_path) if upload is None and oss_path else None
             if existing is not None and not replace:
                 if existing["oss_path"] == oss_path and upload is None and existing["type"] == kind:
                     return self._attrs(existing), False

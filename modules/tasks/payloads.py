@@ -11,7 +11,7 @@ _IMAGE_FIELDS = ("init_images", "mask", "image", "imageList")
 
 def public_params(record: TaskRecord) -> dict[str, Any]:
     """The request parameters without input images (they can be megabytes of base64)."""
-    params = dict(record.params if record.params is not None else record.summary)
+    params = dict(record.params or {})
     for name in _IMAGE_FIELDS:
         if params.get(name):
             params[name] = None

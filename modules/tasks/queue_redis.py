@@ -87,6 +87,8 @@ class _Held:
 
 @translate_errors
 class RedisTaskQueue(TaskQueue):
+    store: RedisTaskStore
+
     def __init__(self, store: RedisTaskStore, max_waiting: int = 64, *, max_delivery: int = 1,
                  task_timeout: float = 0.0, heartbeat: float = 1.0, affinity: bool = True,
                  publish_settings: bool = True, worker_info: Callable[[], dict[str, Any]] | None = None,

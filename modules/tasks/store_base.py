@@ -5,6 +5,7 @@ database-backed store for many API and worker processes implements the same meth
 """
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +31,8 @@ class TaskRecord:
     progress_state: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] | None = None
     payload: dict[str, Any] | None = None
-    inputs: list[str] = field(default_factory=list)  # storage keys of the input images
-    images: list[str] = field(default_factory=list)  # storage keys of the results
+    inputs: builtins.list[str] = field(default_factory=list)  # storage keys of the input images
+    images: builtins.list[str] = field(default_factory=list)  # storage keys of the results
     info: Any = None
     error: str | None = None
     error_code: int | None = None  # the HTTP status of the error (422 for a request the worker refused)
@@ -74,12 +75,12 @@ class TaskStore(ABC):
         """The newest task of `user` submitted with Idempotency-Key `key` after `since`."""
 
     @abstractmethod
-    def list(self, *, user: str | None = None, status: list[TaskStatus] | None = None, limit: int = 100,
-             offset: int = 0) -> list[TaskRecord]:
+    def list(self, *, user: str | None = None, status: builtins.list[TaskStatus] | None = None, limit: int = 100,
+             offset: int = 0) -> builtins.list[TaskRecord]:
         """Records, newest first, optionally of one user and some statuses."""
 
     @abstractmethod
-    def list_unfinished(self) -> list[TaskRecord]:
+    def list_unfinished(self) -> builtins.list[TaskRecord]:
         """Waiting and running records, oldest first (what a restarted worker must deal with)."""
 
     @abstractmethod
@@ -95,7 +96,7 @@ class TaskStore(ABC):
         """Record the progress of a running task."""
 
     @abstractmethod
-    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
+    def finish(self, task_id: str, status: TaskStatus, *, images: builtins.list[str] | None = None, info: Any = None,
                error: str | None = None, error_code: int | None = None, finished_at: float) -> SinkItem | None:
         """Record the final state and append it to the result stream; None when it had already finished."""
 
@@ -112,11 +113,11 @@ class TaskStore(ABC):
         """Replace the webhook delivery state of a task (attempts included)."""
 
     @abstractmethod
-    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> list[SinkItem]:
+    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> builtins.list[SinkItem]:
         """Stream items with index > `after` (of `user`, when given) that `consumer` has not committed."""
 
     @abstractmethod
-    def sink_commit(self, consumer: str, indexes: list[int]) -> int:
+    def sink_commit(self, consumer: str, indexes: builtins.list[int]) -> int:
         """Acknowledge items for `consumer`; returns how many were newly committed."""
 
     @abstractmethod
@@ -124,7 +125,7 @@ class TaskStore(ABC):
         """The index of the newest stream item (0 when empty)."""
 
     @abstractmethod
-    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+    def list_purgeable(self, finished_before: float, limit: int) -> builtins.list[TaskRecord]:
         """Finished records (any final status) that finished before `finished_before` and were not purged yet,
         oldest first (what the retention sweep works through)."""
 

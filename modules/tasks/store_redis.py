@@ -14,6 +14,7 @@ Every transition is one Lua script, so two processes never both start or both fi
 """
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from dataclasses import fields
@@ -240,23 +241,23 @@ class RedisTaskStore(TaskStore):
         return self.get(_task_id(found[0])) if found else None
 
     def list(self, *, user: str | None = None, status: list[TaskStatus] | None = None, limit: int = 100,
-             offset: int = 0) -> list[TaskRecord]:
+             offset: int = 0) -> builtins.list[TaskRecord]:
         wanted = {TaskStatus(s).value for s in status or []}
         if user is not None:
             return self._list_filtered(self.keys("idx", "user", dump(user)), wanted, limit, offset)
         if not wanted:
             members = self.redis.zrevrange(self.keys("idx", "all"), offset, offset + limit - 1)
             return self.get_many([_task_id(m) for m in members])
-        merged: list[tuple[float, str]] = []
+        merged: builtins.list[tuple[str, float]] = []  # (member, score)
         for value in wanted:
             merged += self.redis.zrevrange(self.keys("idx", "status", value), 0, offset + limit - 1, withscores=True,
                                            score_cast_func=float)
         merged.sort(key=lambda pair: (pair[1], pair[0]), reverse=True)
         return self.get_many([_task_id(m) for m, _ in merged[offset:offset + limit]])
 
-    def _list_filtered(self, index: str, statuses: set[str], limit: int, offset: int) -> list[TaskRecord]:
+    def _list_filtered(self, index: str, statuses: set[str], limit: int, offset: int) -> builtins.list[TaskRecord]:
         """Newest first from `index`, keeping only `statuses` (all when empty), paging through the index."""
-        out: list[TaskRecord] = []
+        out: builtins.list[TaskRecord] = []
         skipped, start = 0, 0
         while len(out) < limit:
             members = self.redis.zrevrange(index, start, start + PAGE - 1)
@@ -274,8 +275,8 @@ class RedisTaskStore(TaskStore):
                     break
         return out
 
-    def list_unfinished(self) -> list[TaskRecord]:
-        merged: list[tuple[str, float]] = []
+    def list_unfinished(self) -> builtins.list[TaskRecord]:
+        merged: builtins.list[tuple[str, float]] = []
         for value in (TaskStatus.WAITING.value, TaskStatus.RUNNING.value):
             merged += self.redis.zrange(self.keys("idx", "status", value), 0, -1, withscores=True,
                                         score_cast_func=float)
@@ -293,13 +294,13 @@ class RedisTaskStore(TaskStore):
     def set_progress(self, task_id: str, fraction: float, state: dict[str, Any]) -> None:
         self.run("set_progress", task_id, dump(fraction), dump(state), dump(time.time()))
 
-    def finish_args(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
-                    error: str | None = None, error_code: int | None = None, finished_at: float) -> list[str]:
+    def finish_args(self, task_id: str, status: TaskStatus, *, images: builtins.list[str] | None = None, info: Any = None,
+                    error: str | None = None, error_code: int | None = None, finished_at: float) -> builtins.list[str]:
         progress = dump(1.0) if status == TaskStatus.SUCCEEDED else ""
         return [task_id, TaskStatus(status).value, dump(images or []), dump(info), dump(error), dump(error_code),
                 dump(finished_at), dump(time.time()), progress, "1" if self.webhook_outbox else "0"]
 
-    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
+    def finish(self, task_id: str, status: TaskStatus, *, images: builtins.list[str] | None = None, info: Any = None,
                error: str | None = None, error_code: int | None = None, finished_at: float) -> SinkItem | None:
         result = self.run("finish", *self.finish_args(task_id, status, images=images, info=info, error=error,
                                                       error_code=error_code, finished_at=finished_at))
@@ -317,10 +318,10 @@ class RedisTaskStore(TaskStore):
             self.redis.hset(key, mapping={"webhook": dump(webhook), "updated_at": dump(time.time())})
 
     # -- the result stream ----------------------------------------------------------------------------------------
-    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> list[SinkItem]:
+    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> builtins.list[SinkItem]:
         index = self.keys("sink") if user is None else self.keys("sink", "user", dump(user))
         commits = self.keys("sink", "commits", consumer)
-        found: list[tuple[str, int]] = []
+        found: builtins.list[tuple[str, int]] = []
         low = f"({after}"
         while len(found) < limit:
             page = self.redis.zrangebyscore(index, low, "+inf", start=0, num=PAGE, withscores=True,
@@ -338,14 +339,14 @@ class RedisTaskStore(TaskStore):
         return [SinkItem(index=i, task_id=task_id, user=json.loads(row[0] or "null"),
                          created_at=float(json.loads(row[1] or "0") or 0)) for (task_id, i), row in zip(found, rows, strict=True)]
 
-    def sink_commit(self, consumer: str, indexes: list[int]) -> int:
+    def sink_commit(self, consumer: str, indexes: builtins.list[int]) -> int:
         return int(self.run("sink_commit", consumer, *[str(int(i)) for i in indexes]))
 
     def sink_last_index(self) -> int:
         return int(self.redis.get(self.keys("sink", "seq")) or 0)
 
     # -- retention ------------------------------------------------------------------------------------------------
-    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+    def list_purgeable(self, finished_before: float, limit: int) -> builtins.list[TaskRecord]:
         members = self.redis.zrangebyscore(self.keys("idx", "finished"), "-inf", f"({finished_before}", start=0,
                                            num=limit)
         return self.get_many([_task_id(m) for m in members])

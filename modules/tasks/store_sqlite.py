@@ -1,6 +1,7 @@
 """The embedded task store: one SQLite file in the data dir (WAL), safe across `kill -9`."""
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -117,8 +118,8 @@ class SqliteTaskStore(TaskStore):
                         "ORDER BY created_at DESC LIMIT 1", (key, user, since))
         return _row_to_record(row) if row else None
 
-    def list(self, *, user: str | None = None, status: list[TaskStatus] | None = None, limit: int = 100,
-             offset: int = 0) -> list[TaskRecord]:
+    def list(self, *, user: str | None = None, status: builtins.list[TaskStatus] | None = None, limit: int = 100,
+             offset: int = 0) -> builtins.list[TaskRecord]:
         where, args = [], []
         if user is not None:
             where.append("user = ?")
@@ -132,7 +133,7 @@ class SqliteTaskStore(TaskStore):
                                       "LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
         return [_row_to_record(r) for r in rows]
 
-    def list_unfinished(self) -> list[TaskRecord]:
+    def list_unfinished(self) -> builtins.list[TaskRecord]:
         """Waiting and running records, oldest first (what a restarted worker must deal with)."""
         with self._lock:
             rows = self._conn.execute("SELECT * FROM tasks WHERE status IN ('waiting', 'running') "
@@ -141,6 +142,7 @@ class SqliteTaskStore(TaskStore):
 
     def count(self, status: TaskStatus) -> int:
         row = self._one("SELECT COUNT(*) FROM tasks WHERE status = ?", (TaskStatus(status).value,))
+        assert row is not None  # an aggregate always answers one row
         return int(row[0])
 
     def mark_running(self, task_id: str, started_at: float) -> TaskRecord | None:
@@ -155,7 +157,7 @@ class SqliteTaskStore(TaskStore):
             self._conn.execute("UPDATE tasks SET progress = ?, progress_state = ?, updated_at = ? "
                                "WHERE id = ? AND status = 'running'", (fraction, _dump(state), time.time(), task_id))
 
-    def finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
+    def finish(self, task_id: str, status: TaskStatus, *, images: builtins.list[str] | None = None, info: Any = None,
                error: str | None = None, error_code: int | None = None, finished_at: float) -> SinkItem | None:
         progress = 1.0 if status == TaskStatus.SUCCEEDED else None
         with self._lock:
@@ -177,7 +179,7 @@ class SqliteTaskStore(TaskStore):
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return SinkItem(index=int(cur.lastrowid), task_id=task_id, user=user, created_at=finished_at)
+        return SinkItem(index=int(cur.lastrowid or 0), task_id=task_id, user=user, created_at=finished_at)
 
     def requeue(self, task_id: str) -> None:
         with self._lock:
@@ -196,10 +198,10 @@ class SqliteTaskStore(TaskStore):
             self._conn.execute("UPDATE tasks SET webhook = ?, updated_at = ? WHERE id = ?",
                                (_dump(webhook), time.time(), task_id))
 
-    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> list[SinkItem]:
+    def sink_read(self, *, after: int, user: str | None, consumer: str, limit: int) -> builtins.list[SinkItem]:
         sql = ("SELECT s.idx, s.task_id, s.user, s.created_at FROM sink s WHERE s.idx > ? "
                "AND NOT EXISTS (SELECT 1 FROM sink_commits c WHERE c.consumer = ? AND c.idx = s.idx)")
-        args: list[Any] = [after, consumer]
+        args: builtins.list[Any] = [after, consumer]
         if user is not None:
             sql += " AND s.user = ?"
             args.append(user)
@@ -209,7 +211,7 @@ class SqliteTaskStore(TaskStore):
             rows = self._conn.execute(sql, args).fetchall()
         return [SinkItem(index=r[0], task_id=r[1], user=r[2], created_at=r[3]) for r in rows]
 
-    def sink_commit(self, consumer: str, indexes: list[int]) -> int:
+    def sink_commit(self, consumer: str, indexes: builtins.list[int]) -> int:
         now = time.time()
         with self._lock:
             before = self._conn.total_changes
@@ -219,9 +221,10 @@ class SqliteTaskStore(TaskStore):
 
     def sink_last_index(self) -> int:
         row = self._one("SELECT COALESCE(MAX(idx), 0) FROM sink")
+        assert row is not None  # an aggregate always answers one row
         return int(row[0])
 
-    def list_purgeable(self, finished_before: float, limit: int) -> list[TaskRecord]:
+    def list_purgeable(self, finished_before: float, limit: int) -> builtins.list[TaskRecord]:
         with self._lock:
             rows = self._conn.execute("SELECT * FROM tasks WHERE purged_at IS NULL AND finished_at IS NOT NULL "
                                       "AND finished_at < ? AND status IN ('succeeded', 'failed', 'cancelled') "

@@ -41,7 +41,7 @@ def checked_address(url: str, allow_private: bool) -> str | None:
                                    proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as e:
         raise InvalidRequestError(f"webhook_url: cannot resolve {parts.hostname!r}", field="webhook_url") from e
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
         mapped = getattr(address, "ipv4_mapped", None)

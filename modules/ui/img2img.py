@@ -11,6 +11,7 @@ from PIL import Image, ImageChops
 from modules.api.models import Img2ImgBody
 from modules.ui.common import SamplingControls, build_sampling, run_generation, sampling_fields, wire_seed_buttons
 from modules.ui.outputs import OutputPanel, build_output_panel
+from modules.ui.scripts_section import build_scripts_section
 from modules.ui.toprow import TopRow, build_toprow, wire_paste
 from modules.ui.txt2img import wire_job_buttons
 
@@ -79,12 +80,13 @@ def build_img2img(services) -> Img2ImgTab:
             denoising = gr.Slider(0, 1, value=0.75, step=0.01, label="Denoising strength",
                                   elem_id="img2img_denoising_strength")
             sampling = build_sampling("img2img")
+            scripts = build_scripts_section(services, "img2img")
         with gr.Column(scale=1):
             output = build_output_panel("img2img")
 
-    async def run(id_task, prompt, negative, styles, editor, resize, blur, invert, fill_mode, full_res, pad,
-                  strength, sampler, scheduler, steps, width, height, n_iter, batch_size, cfg_scale, seed,
-                  request: gr.Request):
+    async def run(id_task, request: gr.Request, *values):
+        (prompt, negative, styles, editor, resize, blur, invert, fill_mode, full_res, pad, strength, sampler, scheduler,
+         steps, width, height, n_iter, batch_size, cfg_scale, seed) = values[:20]
         init, mask = split_editor_value(editor)
         if init is None:
             raise gr.Error("img2img: upload an image first")
@@ -94,11 +96,11 @@ def build_img2img(services) -> Img2ImgTab:
                            inpainting_fill=int(fill_mode or 0), inpaint_full_res=bool(full_res),
                            inpaint_full_res_padding=int(pad), denoising_strength=float(strength),
                            **sampling_fields(sampler, scheduler, steps, width, height, n_iter, batch_size,
-                                             cfg_scale, seed))
+                                             cfg_scale, seed), **scripts.request_fields(list(values[20:])))
         return await run_generation(services, body, id_task, getattr(request, "username", None))
 
     inputs = [row.prompt, row.negative_prompt, row.styles, image, resize_mode, mask_blur, mask_mode, fill, area,
-              padding, denoising, *sampling.as_list()]
+              padding, denoising, *sampling.as_list(), *scripts.inputs]
     wire_job_buttons(services, "img2img", row, inputs, output, run)
     wire_seed_buttons(sampling, output.generation_info)
     wire_paste(row, [sampling.sampler, sampling.scheduler, sampling.steps, sampling.width, sampling.height,

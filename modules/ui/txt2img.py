@@ -16,6 +16,7 @@ from modules.ui.common import (
     wire_seed_buttons,
 )
 from modules.ui.outputs import OutputPanel, build_output_panel
+from modules.ui.scripts_section import build_scripts_section
 from modules.ui.toprow import TopRow, build_toprow, wire_paste
 
 
@@ -44,17 +45,19 @@ def build_txt2img(services) -> Txt2ImgTab:
     with gr.Row(elem_id="txt2img_main"):
         with gr.Column(scale=1, elem_id="txt2img_settings"):
             sampling = build_sampling("txt2img")
+            scripts = build_scripts_section(services, "txt2img")
         with gr.Column(scale=1):
             output = build_output_panel("txt2img")
 
-    async def run(id_task, prompt, negative, styles, sampler, scheduler, steps, width, height, n_iter, batch_size,
-                  cfg_scale, seed, request: gr.Request):
+    async def run(id_task, request: gr.Request, *values):
+        prompt, negative, styles, sampler, scheduler, steps, width, height, n_iter, batch_size, cfg_scale, seed = \
+            values[:12]
         body = Txt2ImgBody(prompt=prompt or "", negative_prompt=negative or "", styles=list(styles or []),
                            **sampling_fields(sampler, scheduler, steps, width, height, n_iter, batch_size, cfg_scale,
-                                             seed))
+                                             seed), **scripts.request_fields(list(values[12:])))
         return await run_generation(services, body, id_task, getattr(request, "username", None))
 
-    inputs = [row.prompt, row.negative_prompt, row.styles, *sampling.as_list()]
+    inputs = [row.prompt, row.negative_prompt, row.styles, *sampling.as_list(), *scripts.inputs]
     wire_job_buttons(services, "txt2img", row, inputs, output, run)
     wire_seed_buttons(sampling, output.generation_info)
     wire_paste(row, [sampling.sampler, sampling.scheduler, sampling.steps, sampling.width, sampling.height,

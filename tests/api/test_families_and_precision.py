@@ -48,7 +48,11 @@ def test_precision_flags_on_cpu():
     assert choose_precision(_opts("--use-cpu", "all")).unet_dtype == torch.float32
     assert choose_precision(_opts("--use-cpu", "all", "--precision", "bf16")).unet_dtype == torch.bfloat16
     assert choose_precision(_opts("--use-cpu", "all", "--precision", "full")).unet_dtype == torch.float32
-    assert choose_precision(_opts("--use-cpu", "all", "--precision", "bf16")).vae_dtype == torch.float32
+    bf16 = choose_precision(_opts("--use-cpu", "all", "--precision", "bf16"))
+    assert (bf16.vae_dtype, bf16.text_dtype) == (torch.bfloat16, torch.bfloat16)  # measured faster on the CPU
+    assert choose_precision(_opts("--use-cpu", "all", "--precision", "bf16", "--no-half-vae")).vae_dtype == torch.float32
+    assert choose_precision(_opts("--use-cpu", "all")).component_dtypes() == dict.fromkeys(
+        ("unet", "vae", "text_encoder", "text_encoder_2"), torch.float32)
 
 
 def test_bf16_server_generates_a_different_but_deterministic_image(api, tmp_path):

@@ -94,6 +94,7 @@ def test_token_and_basic_auth_are_both_required(cache_server):
         assert client.get("/sdapi/v1/sd-models", auth=BASIC, headers={"Token": "wrong"}).status_code == 401
         ok = client.get("/sdapi/v1/sd-models", auth=BASIC, headers={"Token": TOKEN})
         assert ok.status_code == 200
-        unauthorized = client.get("/internal/ping")
+        unauthorized = client.get("/internal/pending-tasks")
         assert unauthorized.status_code == 401 and unauthorized.json()["detail"] == "Invalid or missing API token"
+        assert client.get("/internal/ping").status_code == 200  # the health check is public (docs/security.md)
         assert client.options("/sdapi/v1/txt2img").status_code != 401  # CORS preflights carry no credentials

@@ -14,14 +14,14 @@ def make_denoising(unet: torch.nn.Module) -> None:
     """
     def hook(_module, args, kwargs, output):
         sample = args[0] if args else kwargs["sample"]
-        output.sample = output.sample + sample
+        output.sample = output.sample + sample[:, :output.sample.shape[1]]  # 9-channel UNets: the latents part
         return output
 
     unet.register_forward_hook(hook, with_kwargs=True)
 
 
 class Engine:
-    def __init__(self, family: str, root):
+    def __init__(self, family: str, root, *, inpainting: bool = False):
         from modules.engine.devices import Precision
         from modules.engine.generator import Generator, ModelView
         from modules.model_registry.loader import build_pipeline_from_state
@@ -30,7 +30,7 @@ class Engine:
         from modules.options import Options
         from modules.shared_options import default_options
 
-        path = write_tiny_checkpoint(root / f"tiny-{family}.safetensors", family=family)
+        path = write_tiny_checkpoint(root / f"tiny-{family}.safetensors", family=family, inpainting=inpainting)
         pipe, family, prediction = build_pipeline_from_state(load_checkpoint(path), dtype=torch.float32,
                                                              cache_dir=root / "cache")
         make_denoising(pipe.unet)

@@ -167,6 +167,40 @@ def test_workers_route_needs_credentials(cluster):
     assert httpx.get(cluster.apis[0].url + "/internal/workers").status_code == 401
 
 
+def _watch(client, **params) -> list[dict]:
+    with client.stream("GET", "/sdapi/v1/results/watch", params=params) as stream:
+        return [data for name, data in read_sse(stream) if name == "result"]
+
+
+def test_result_subscription_commit_and_redelivery_across_api_processes(cluster):
+    with cluster.client() as client, cluster.client(api=1) as other:
+        start = client.get("/sdapi/v1/results", params={"index": 10**9}).json()["last_index"] + 1
+        ids = [submit_async(client, {**SMALL, "seed": 700 + i}) for i in range(3)]
+        for task_id in ids:
+            wait_status(client, task_id)
+        first = _watch(other, index=start, window=2, consumer="sub-cluster", timeout=2)
+        assert len(first) == 2 and {i["task_id"] for i in first} < set(ids)
+        again = _watch(client, index=start, window=2, consumer="sub-cluster", timeout=2)  # not committed: redelivered
+        assert [i["index"] for i in again] == [i["index"] for i in first]
+        committed = other.post("/sdapi/v1/results/commit", json={"consumer": "sub-cluster",
+                                                                 "indexes": [first[0]["index"]]})
+        assert committed.json()["committed"] == 1
+        moved = _watch(client, index=start, window=5, consumer="sub-cluster", timeout=2)
+        assert sorted(i["task_id"] for i in moved) == sorted(set(ids) - {first[0]["task_id"]})
+
+
+def test_worker_port_serves_health_and_metrics_only(cluster):
+    worker = cluster.workers[0]
+    assert httpx.get(worker.url + "/internal/ping").json() == {}
+    health = httpx.get(worker.url + "/internal/health").json()
+    assert health["ok"] and [w["name"] for w in health["announced"]] == [w["name"] for w in health["workers"]]
+    assert health["announced"][0]["pid"] == worker.proc.pid and health["announced"][0]["device"] == "cpu"
+    metrics = httpx.get(worker.url + "/metrics").text
+    assert 'easel_worker_tasks_total{status="succeeded"}' in metrics and "easel_queue_waiting" in metrics
+    for path in ("/sdapi/v1/txt2img", "/sdapi/v1/options", "/"):  # no public API, no WebUI
+        assert httpx.get(worker.url + path).status_code == 404
+
+
 def test_a_task_a_worker_refuses_becomes_a_dead_letter(cluster):
     broken = cluster.data_dir / "models" / "Stable-diffusion" / "broken.safetensors"
     broken.write_bytes(b"not a checkpoint" * 100)

@@ -25,15 +25,16 @@ def task_store(tmp_path):
 
 def _finished(store, storage, task_id: str, finished_days_ago: float, now: float, *, images: int = 2,
               status: TaskStatus = TaskStatus.SUCCEEDED) -> TaskRecord:
+    # base64 inputs in params: how older Easel versions kept them (the pipeline now stores them as objects)
     params = {"prompt": "a cat", "init_images": [INLINE], "mask": f"data:image/png;base64,{INLINE}",
               "alwayson_scripts": {"controlnet": {"args": [{"image": INLINE, "weight": 1.0}]}}}
-    store.create(TaskRecord(id=task_id, kind="img2img", params=params, summary={"prompt": "a cat", "steps": 2},
-                            created_at=now - finished_days_ago * DAY - 60))
+    inputs = [storage.write(f"tasks/{task_id}/inputs/init_images-0.png", b"input")]
+    store.create(TaskRecord(id=task_id, kind="img2img", params=params, payload={"prompt": "a cat", "steps": 2},
+                            inputs=inputs, created_at=now - finished_days_ago * DAY - 60))
     keys = [storage.write(f"tasks/{task_id}/{i:05d}.png", b"png") for i in range(images)]
-    storage.write(f"inputs/{task_id}/init.png", b"input")
+    storage.write(f"inputs/{task_id}/init.png", b"input")  # the inputs folder of older versions
     store.mark_running(task_id, now - finished_days_ago * DAY - 30)
-    store.finish(task_id, status, images=keys, urls=[f"/storage/{k}" for k in keys], info={"seed": 1},
-                 finished_at=now - finished_days_ago * DAY)
+    store.finish(task_id, status, images=keys, info={"seed": 1}, finished_at=now - finished_days_ago * DAY)
     return store.get(task_id)
 
 
@@ -45,13 +46,13 @@ def test_task_results_older_than_the_period_and_nothing_else(storage, task_store
     task_store.create(TaskRecord(id="waiting", kind="txt2img", params={"prompt": "x"}, created_at=now - 20 * DAY))
     storage.write("txt2img-images/2020-01-01/keep.png", b"not a task result")
     report = RetentionSweeper(storage, task_store, RetentionPolicy.from_flags(7)).sweep(now)
-    assert (report.tasks, report.objects, report.errors) == (2, 4, [])
+    assert (report.tasks, report.objects, report.errors) == (2, 6, [])
     assert sorted(i.key for i in storage.list("")) == [
         "inputs/recent/init.png", "tasks/recent/00000.png", "tasks/recent/00001.png",
-        "txt2img-images/2020-01-01/keep.png"]
+        "tasks/recent/inputs/init_images-0.png", "txt2img-images/2020-01-01/keep.png"]
     old = task_store.get("old")
-    assert (old.images, old.urls, old.purged_at, old.status) == ([], [], now, TaskStatus.SUCCEEDED)
-    assert old.summary == {"prompt": "a cat", "steps": 2} and old.info == {"seed": 1}
+    assert (old.images, old.inputs, old.purged_at, old.status) == ([], [], now, TaskStatus.SUCCEEDED)
+    assert old.payload == {"prompt": "a cat", "steps": 2} and old.info == {"seed": 1}
     assert old.params["prompt"] == "a cat"
     assert old.params["init_images"] == [PURGED] and old.params["mask"] == PURGED
     assert old.params["alwayson_scripts"]["controlnet"]["args"][0] == {"image": PURGED, "weight": 1.0}

@@ -24,7 +24,9 @@ OPTION_DEFAULT_MODEL = "beautifulprompt_default_model"
 
 
 def models_dir() -> Path | None:
-    """`<data>/models/BeautifulPrompt`, or None before the server has bound `shared`."""
+    """`<models>/BeautifulPrompt` (`<data>/models` unless --models-dir), or None before `shared` is bound."""
+    if shared.models_path is not None:
+        return Path(shared.models_path) / "BeautifulPrompt"
     if shared.data_path is None:
         return None
     return Path(shared.data_path) / "models" / "BeautifulPrompt"

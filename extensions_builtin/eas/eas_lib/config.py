@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ class EasConfig:
     link_max_bytes: int = 20 * 1024 * 1024
     link_map: tuple[tuple[str, str], ...] = ()
     max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS
-    controlnet_dirs: tuple[Path, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_cmd_opts(cls, cmd_opts: Any, data_path: str, models_path: str | None) -> EasConfig:
@@ -41,11 +40,9 @@ class EasConfig:
             if not sep or not prefix:
                 raise ValueError(f"--eas-link-map: expected PREFIX=REPLACEMENT, got {item!r}")
             mapping.append((prefix, replacement))
-        models = Path(models_path) if models_path else Path(data_path) / "models"
         return cls(data_dir=Path(data_path), mount_prefixes=prefixes, token=getattr(cmd_opts, "api_token", None) or None,
                    webui=not getattr(cmd_opts, "nowebui", False),
                    link_timeout=float(getattr(cmd_opts, "eas_link_timeout", 15.0)),
                    link_max_bytes=int(getattr(cmd_opts, "eas_link_max_bytes", 20 * 1024 * 1024)),
                    link_map=tuple(mapping),
-                   max_input_pixels=int(getattr(cmd_opts, "max_input_pixels", DEFAULT_MAX_INPUT_PIXELS)),
-                   controlnet_dirs=(models / "ControlNet",))
+                   max_input_pixels=int(getattr(cmd_opts, "max_input_pixels", DEFAULT_MAX_INPUT_PIXELS)))

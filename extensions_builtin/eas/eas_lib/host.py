@@ -1,17 +1,13 @@
-"""What the shim asks of the host WebUI: model names. Easel answers through `shared.services`; stock A1111
-through `modules.sd_models` / `modules.sd_vae` (the branch a 1.10 install takes)."""
+"""What the shim asks of the host WebUI: model names, and the ControlNet extension's unit checks. Easel answers
+through `shared.services`; stock A1111 through `modules.sd_models` / `modules.sd_vae` and its script runners (the
+branch a 1.10 install takes)."""
 from __future__ import annotations
 
 import difflib
-import re
-from pathlib import Path
 from typing import Any
 
 from eas_lib.errors import EasError, bad_request, not_found
 from modules import shared
-
-CONTROLNET_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
-_HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
 
 
 def _easel_services() -> Any:
@@ -89,16 +85,35 @@ def resolve_vae(name: object) -> str:
     return wanted
 
 
-def find_controlnet_model(name: str, dirs: tuple[Path, ...]) -> Path | None:
-    """The ControlNet model file called `name` (with or without extension or " [hash]"), or None."""
-    wanted = _HASH_SUFFIX.sub("", name).strip()
-    for root in dirs:
-        if not Path(root).is_dir():
-            continue
-        for path in sorted(Path(root).rglob("*")):
-            if path.is_file() and path.suffix.lower() in CONTROLNET_SUFFIXES and wanted in (path.name, path.stem):
-                return path
+def _controlnet_script(mode: str) -> Any:
+    """The ControlNet extension's always-on script of the tab (Easel's runner, or stock A1111's), or None."""
+    services = _easel_services()
+    if services is not None:
+        runner = services.scripts.runner(mode)
+    else:
+        from modules import scripts  # stock A1111
+
+        runner = getattr(scripts, f"scripts_{mode}", None)
+    for script in getattr(runner, "alwayson_scripts", None) or []:
+        if str(script.title()).lower() == "controlnet":
+            return script
     return None
+
+
+def check_controlnet_units(units: list, mode: str) -> None:
+    """Let the ControlNet extension check the units (names, ranges, images, installed models) before the shim
+    fetches their image_links. Its errors keep their status (422, 404)."""
+    from modules.errors import EaselError
+
+    script = _controlnet_script(mode)
+    check = getattr(script, "check_units", None)
+    if check is None:
+        raise bad_request("alwayson_scripts.controlnet: no ControlNet extension is installed",
+                          field="alwayson_scripts.controlnet")
+    try:
+        check(units, mode, links_pending=True)
+    except EaselError as exc:
+        raise EasError(exc.status_code, exc.message, field=exc.field) from exc
 
 
 def is_storage_reference(link: object) -> bool:

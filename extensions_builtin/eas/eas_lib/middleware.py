@@ -20,11 +20,11 @@ from urllib.parse import parse_qs
 
 from eas_lib import host
 from eas_lib.config import EasConfig
-from eas_lib.errors import EasError, not_found
+from eas_lib.errors import EasError
 from eas_lib.fetch import LinkPolicy, fetch_image
 from eas_lib.outputs import failure_body, save_outputs, success_body
 from eas_lib.paths import SaveTarget, resolve_save_dir
-from eas_lib.request import ManagedRequest, extract
+from eas_lib.request import CONTROLNET_FIELD, ManagedRequest, extract
 
 log = logging.getLogger("eas")
 ROUTES = {"/sdapi/v1/txt2img": "txt2img", "/sdapi/v1/img2img": "img2img"}
@@ -111,12 +111,8 @@ class ManagedApiMiddleware:
             body["override_settings"] = overrides
         if managed.checkpoint is not None or managed.vae is not None:
             body["override_settings_restore_afterwards"] = False  # the named model stays the current one
-        for index, unit in enumerate(managed.controlnet_units):
-            if unit.get("enabled", False) and host.find_controlnet_model(str(unit.get("model", "")),
-                                                                         config.controlnet_dirs) is None:
-                raise not_found(f"controlnet.args[{index}].model: ControlNet model {unit.get('model')!r} not "
-                                "installed (put it in models/ControlNet; a ControlNet extension is needed too)",
-                                field="model")
+        if managed.controlnet_units:  # the ControlNet extension checks its units before any link is fetched
+            await asyncio.to_thread(host.check_controlnet_units, managed.controlnet_units, managed.mode)
         policy = LinkPolicy(timeout=config.link_timeout, max_bytes=config.link_max_bytes,
                             max_pixels=config.max_input_pixels, enabled=bool(host.option("api_enable_requests", True)),
                             forbid_local=bool(host.option("api_forbid_local_requests", True)),
@@ -126,9 +122,9 @@ class ManagedApiMiddleware:
             data = await fetch_image(managed.image_link, policy)
             body["init_images"] = [base64.b64encode(data).decode("ascii")]
         for index, unit in enumerate(managed.controlnet_units):
-            link = unit.pop("image_link", None)
+            link = unit.pop("image_link", None) if isinstance(unit, dict) else None
             if link is not None:
-                data = await fetch_image(link, policy, field_name=f"controlnet.args[{index}].image_link")
+                data = await fetch_image(link, policy, field_name=f"{CONTROLNET_FIELD}.args[{index}].image_link")
                 unit["image"] = base64.b64encode(data).decode("ascii")
         body["force_task_id"] = managed.id_task
         body["send_images"] = True  # the shim needs them to save; the caller gets them only when asked

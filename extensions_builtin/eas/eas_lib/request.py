@@ -12,9 +12,7 @@ from eas_lib.paths import check_uid
 
 MANAGED_KEYS = ("sd_model_checkpoint", "sd_vae", "save_dir", "image_link", "id_task", "uid")
 TASK_ID_PATTERN = re.compile(r"^[\w.:()@/+-]{1,128}$")
-RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill", "Inner Fit (Scale to Fit)",
-                "Envelope (Outer Fit)", 0, 1, 2)
-CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important", 0, 1, 2)
+CONTROLNET_FIELD = "alwayson_scripts.controlnet"
 
 
 @dataclass
@@ -31,6 +29,7 @@ class ManagedRequest:
     uid: str | None = None
     send_images: bool = True
     controlnet_units: list[dict[str, Any]] = field(default_factory=list)  # inside `body`, edited in place
+    # The units are checked by the ControlNet extension (host.check_controlnet_units) before links are fetched.
 
 
 def _plain(value: Any) -> Any:
@@ -40,16 +39,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _controlnet_units(alwayson: dict[str, Any]) -> list[dict[str, Any]]:
+def _controlnet_units(alwayson: dict[str, Any]) -> list[Any]:
+    """The ControlNet `args` list (any shape: the ControlNet extension checks it), or [] without one."""
     key = next((k for k in alwayson if str(k).lower() == "controlnet"), None)
-    if key is None:
-        return []
-    entry = alwayson[key]
+    entry = alwayson.get(key) if key is not None else None
     args = entry.get("args") if isinstance(entry, dict) else None
-    if not isinstance(args, list) or not all(isinstance(unit, dict) for unit in args):
-        raise bad_request("alwayson_scripts.controlnet: expected {\"args\": [unit, ...]} with one object per unit",
-                          field="controlnet")
-    return args
+    return args if isinstance(args, list) else []
 
 
 def _task_id(value: Any) -> str:
@@ -66,7 +61,7 @@ def extract(body: Any, mode: str, query_task_id: str | None = None) -> ManagedRe
     alwayson = body["alwayson_scripts"]
     found = {str(k).lower(): k for k in alwayson if str(k).lower() in MANAGED_KEYS}
     units = _controlnet_units(alwayson)
-    if not found and not any("image_link" in unit for unit in units):
+    if not found and not any(isinstance(unit, dict) and "image_link" in unit for unit in units):
         return None
     forwarded = copy.deepcopy(body)
     values = {name: _plain(forwarded["alwayson_scripts"].pop(key)) for name, key in found.items()}
@@ -84,39 +79,4 @@ def extract(body: Any, mode: str, query_task_id: str | None = None) -> ManagedRe
                           "txt2img)", field="image_link")
     send = body.get("send_images")
     managed.send_images = bool(send) if send is not None else managed.save_dir is None
-    for index, unit in enumerate(managed.controlnet_units):
-        validate_unit(unit, index)
     return managed
-
-
-def _number(unit: dict[str, Any], key: str, default: float, low: float, high: float, where: str) -> float:
-    value = unit.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise bad_request(f"{where}.{key}: expected a number between {low} and {high}, got {value!r}", field=key)
-    return float(value)
-
-
-def validate_unit(unit: dict[str, Any], index: int) -> None:
-    """Check a ControlNet unit the way the ControlNet extension's API does (types, ranges, enums)."""
-    where = f"controlnet.args[{index}]"
-    for key in ("enabled", "low_vram", "pixel_perfect", "loopback"):
-        if key in unit and not isinstance(unit[key], bool):
-            raise bad_request(f"{where}.{key}: expected true or false, got {unit[key]!r}", field=key)
-    for key in ("module", "model", "image_link"):
-        if key in unit and not isinstance(unit[key], str):
-            raise bad_request(f"{where}.{key}: expected a string, got {unit[key]!r}", field=key)
-    _number(unit, "weight", 1.0, 0.0, 2.0, where)
-    start = _number(unit, "guidance_start", 0.0, 0.0, 1.0, where)
-    end = _number(unit, "guidance_end", 1.0, 0.0, 1.0, where)
-    if start > end:
-        raise bad_request(f"{where}: guidance_start ({start}) is after guidance_end ({end})", field="guidance_start")
-    for key in ("processor_res", "threshold_a", "threshold_b"):
-        value = unit.get(key, -1)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad_request(f"{where}.{key}: expected a number, got {value!r}", field=key)
-    if unit.get("resize_mode", "Crop and Resize") not in RESIZE_MODES:
-        raise bad_request(f"{where}.resize_mode: expected one of {list(RESIZE_MODES[:3])}", field="resize_mode")
-    if unit.get("control_mode", "Balanced") not in CONTROL_MODES:
-        raise bad_request(f"{where}.control_mode: expected one of {list(CONTROL_MODES[:3])}", field="control_mode")
-    if unit.get("input_mode", "simple") not in ("simple", "batch", "merge"):
-        raise bad_request(f"{where}.input_mode: expected simple, batch or merge", field="input_mode")

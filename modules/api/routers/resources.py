@@ -35,9 +35,9 @@ def prompt_styles(services: ServicesDep, _user: ApiUser) -> list[dict]:
 
 @router.get("/hypernetworks")
 def hypernetworks(services: ServicesDep, _user: ApiUser) -> list[dict]:
-    folder = services.paths.models_dir / "hypernetworks"
-    files = sorted(folder.glob("*.pt")) if folder.is_dir() else []
-    return [{"name": f.stem, "path": str(f)} for f in files]
+    registry = services.networks.hypernetworks
+    registry.refresh()  # A1111 rescans on its refresh route; a GET here sees files copied in since
+    return [item.as_api() for item in registry.list()]
 
 
 @router.post("/refresh-upscalers")

@@ -75,6 +75,8 @@ async def task_events(task_id: str, services: ServicesDep, user: ApiUser, reques
         last, pinged = None, time.monotonic()
         while not await request.is_disconnected() and not is_stopping(request):
             record = services.task_store.get(task_id)
+            if record is None:  # deleted meanwhile (retention)
+                return
             if record.status.finished:
                 yield _sse("result", task_payload(record, services.links, base_url(request)))
                 return
@@ -122,6 +124,8 @@ async def watch_results(services: ServicesDep, user: ApiUser, request: Request, 
             room = window - outstanding
             for item in fresh[:max(0, room)]:
                 record = store.get(item.task_id)
+                if record is None:
+                    continue
                 data = {"index": item.index, "task_id": item.task_id,
                         "task": task_payload(record, services.links, base_url(request))}
                 if auto_commit:
@@ -142,10 +146,10 @@ def read_results(services: ServicesDep, user: ApiUser, request: Request, index: 
     """The uncommitted items from `index` (no streaming, nothing acknowledged)."""
     name = _consumer(consumer, user)
     items = services.task_store.sink_read(after=index - 1, user=user, consumer=name, limit=length)
+    found = [(i, services.task_store.get(i.task_id)) for i in items]
     return {"consumer": name, "last_index": services.task_store.sink_last_index(),
-            "items": [{"index": i.index, "task_id": i.task_id,
-                       "task": task_payload(services.task_store.get(i.task_id), services.links, base_url(request))}
-                      for i in items]}
+            "items": [{"index": i.index, "task_id": i.task_id, "task": task_payload(r, services.links, base_url(request))}
+                      for i, r in found if r is not None]}
 
 
 class CommitBody(BaseModel):

@@ -33,7 +33,7 @@ async def _register(request: Request, services, name: str | None, replace: bool)
         form = await request.form()
         upload = form.get("file")
         model_name = name or form.get("name")
-        if upload is None or not hasattr(upload, "file"):
+        if upload is None or isinstance(upload, str):
             if form.get("ossPath"):
                 return await _to_thread(catalog.register, model_name, form.get("type"), oss_path=form.get("ossPath"),
                                         replace=replace)
