@@ -510,16 +510,17 @@ class RedisTaskQueue(TaskQueue):
                 logger.warning("task %s: cannot record its end (%s); retrying in %.1f s", task_id, e, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        record = self.store.get(task_id)
         if sink_item(result, task_id, finished_at) is not None:
-            self._announce(task_id)
-        return self.store.get(task_id)
+            self._announce(task_id, record)
+        return record
 
     def _finish(self, task_id: str, status: TaskStatus, *, error: str | None = None) -> None:
         if self.store.finish(task_id, status, error=error, finished_at=time.time()) is not None:
             self._announce(task_id)
 
-    def _announce(self, task_id: str) -> None:
-        record = self.store.get(task_id)
+    def _announce(self, task_id: str, record: TaskRecord | None = None) -> None:
+        record = record or self.store.get(task_id)
         if record is None:
             return
         for listener in list(self.on_finished):
