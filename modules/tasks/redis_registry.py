@@ -34,9 +34,13 @@ def parse_worker(flat: list[str] | dict[str, str], now: float | None = None) -> 
 
 
 def worker_view(worker: dict[str, Any], task_seconds: float, now: float) -> WorkerView:
+    """The worker for the policy. A busy worker's remaining time is the average task duration minus the time its
+    task has run, but at least that time: a task that has already run longer than usual is a long one and is
+    expected to run about as long again (a busy holder is then not waited for forever)."""
     idle = worker.get("state") != "busy"
     started = worker.get("task_started")
-    remaining = 0.0 if idle or started is None else max(0.0, task_seconds - (now - started))
+    elapsed = 0.0 if started is None else max(0.0, now - started)
+    remaining = 0.0 if idle or started is None else max(task_seconds - elapsed, elapsed)
     return WorkerView(worker.get("name", ""), idle, frozenset(worker.get("models") or ()), remaining)
 
 

@@ -126,10 +126,11 @@ def test_queue_bound_holds_across_api_processes(cluster):
         assert client.post("/batch_update_sd_resource", json={"queueSize": 3}).status_code == 200
         try:
             wait_for(lambda: other.get("/internal/workers").json()["queue"]["max_waiting"] == 3)
-            running = [submit_async(client, {**LONG, "seed": 600 + i}) for i in range(2)]
+            longer = {**LONG, "n_iter": 4}  # they must still run when the test cancels them, on a busy machine too
+            running = [submit_async(client, {**longer, "seed": 600 + i}) for i in range(2)]
             for task_id in running:
                 wait_running(client, task_id)
-            waiting = [submit_async(c, {**LONG, "seed": 610 + i}) for i, c in enumerate((client, other, client))]
+            waiting = [submit_async(c, {**longer, "seed": 610 + i}) for i, c in enumerate((client, other, client))]
             full = other.post("/sdapi/v1/txt2img", json=LONG, headers=ASYNC)
             assert full.status_code == 429 and int(full.headers["Retry-After"]) >= 1
         finally:

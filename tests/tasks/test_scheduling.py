@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from modules.errors import InvalidRequestError
+from modules.tasks.redis_registry import worker_view
 from modules.tasks.scheduling import Estimates, FairQueue, Waiting, WorkerView, check_priority, choose
 
 
@@ -70,3 +71,14 @@ def test_priority_values():
     with pytest.raises(InvalidRequestError) as error:
         check_priority("urgent")
     assert error.value.field == "priority"
+
+
+def test_a_holder_busy_with_a_long_task_is_not_waited_for_forever():
+    estimates = Estimates(load_seconds={"b": 4.0}, task_seconds=2.0)
+    fair = queue_of(task("t1", "b"))
+    holder = {"name": "other", "state": "busy", "models": ["b"], "task_started": 100.0}
+    assert worker_view(holder, estimates.task_seconds, now=101.0).remaining == 1.0  # the average says 1 s more
+    assert choose(fair.levels, ME, [worker_view(holder, 2.0, now=101.0)], estimates) is None
+    # after 10 s of a usually 2 s task it is expected to run about 10 s more: loading here (4 s) is sooner
+    assert worker_view(holder, 2.0, now=110.0).remaining == 10.0
+    assert choose(fair.levels, ME, [worker_view(holder, 2.0, now=110.0)], estimates).id == "t1"
