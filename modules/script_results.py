@@ -13,7 +13,8 @@ def combined(first: GenerationResult, images: list, *, seed: int | None, interru
     """A1111 `Processed(p, images, seed, info)`: every image carries the first generation's infotext."""
     infotext = first.infotexts[0] if first.infotexts else ""
     infotexts = [infotext] * len(images)
-    seed = first.seeds[0] if seed is None and first.seeds else seed
+    if seed is None:
+        seed = first.seeds[0] if first.seeds else -1
     info = dict(first.info, infotexts=infotexts, seed=seed, index_of_first_image=0)
     return dataclasses.replace(first, images=images, infotexts=infotexts, info=info,
                                seeds=[seed] * len(images), subseeds=first.subseeds[:1] * len(images),

@@ -17,6 +17,7 @@ from modules.errors import EaselError, ModelNotFoundError
 from modules.generation.build import BuildContext
 from modules.generation.limits import Limits
 from modules.generation.pipeline import GenerationPipeline
+from modules.metrics import Metrics
 from modules.options import Options
 from modules.paths import LEGACY_SECRETS_FILE, DataPaths
 from modules.shared_options import default_options, pinned_from_flags
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from modules.generation.jobs import GenerationJobs
     from modules.model_registry.checkpoints import CheckpointRegistry
     from modules.model_registry.vae import VaeRegistry
+    from modules.safety.guardrail import PromptGuard
+    from modules.safety.nsfw import NsfwCensor
     from modules.scripts_runner import ScriptRegistry
     from modules.storage.references import ReferenceReader
     from modules.storage.retention import RetentionSweeper
@@ -75,6 +78,9 @@ class Services:
     references: ReferenceReader  # oss:// / s3:// inputs, confined to the configured store
     workers: list[Worker] = field(default_factory=list)
     extensions: list[Any] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)  # GET /metrics (modules/observability.py wires it)
+    guard: PromptGuard | None = None  # the prompt guardrail
+    censor: NsfwCensor | None = None  # --enable-nsfw-censor
 
     def start(self) -> None:
         # Script UI defaults come from building each script's gradio components once; do it before serving.
@@ -220,6 +226,9 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                         for name in cluster.worker_names(cmd_opts, workers)]
     cluster.attach_worker_info(queue, cluster.worker_info(models, precision, handlers, load_stats, cmd_opts.device_id),
                                models.held_titles, models)
+    from modules.observability import attach
+
+    attach(services)  # metrics, task usage, prompt guardrail, NSFW censor, --result-cache
     shared.bind(services)
     models.on_loaded.append(lambda loaded: script_callbacks.model_loaded_callback(loaded.pipe))
     return services

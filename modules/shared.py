@@ -1,13 +1,15 @@
 """A thin A1111 compatibility facade for extensions: `shared.opts`, `shared.cmd_opts`, `shared.state`, ...
 
 Core code never imports this module; the composition root binds it with `bind(services)`. The names resolve
-when read: on a worker thread, to the services of that worker (so a job's scripts see their own server even when
-tests run several servers in one process), else to the most recently bound services.
+when read: on a worker thread, to the services of that worker; in a request, to the services of the app serving it
+(so scripts and extension routes see their own server even when tests run several servers in one process); else
+to the most recently bound services.
 Extensions written for A1111 read these names, so they keep working.
 """
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar, Token
 from typing import Any
 
 from modules.options import OptionInfo  # noqa: F401  (A1111 extensions use shared.OptionInfo)
@@ -15,6 +17,7 @@ from modules.options import OptionInfo  # noqa: F401  (A1111 extensions use shar
 demo: Any = None
 _bound: list[Any] = []
 _thread = threading.local()
+_request: ContextVar[Any] = ContextVar("easel_request_services", default=None)
 _NAMES = {
     "services": lambda s: s,
     "opts": lambda s: s.options,
@@ -25,7 +28,7 @@ _NAMES = {
 
 
 def _current() -> Any:
-    return getattr(_thread, "services", None) or (_bound[-1] if _bound else None)
+    return getattr(_thread, "services", None) or _request.get() or (_bound[-1] if _bound else None)
 
 
 def __getattr__(name: str) -> Any:
@@ -112,6 +115,15 @@ def unbind(services: Any) -> None:
 def bind_thread(services: Any) -> None:
     """On this thread (a worker's), the facade resolves to `services` whatever was bound later."""
     _thread.services = services
+
+
+def bind_request(services: Any) -> Token:
+    """While a request is served (and in the threads it hands work to), the facade resolves to `services`."""
+    return _request.set(services)
+
+
+def unbind_request(token: Token) -> None:
+    _request.reset(token)
 
 
 def refresh_checkpoints() -> None:

@@ -20,15 +20,19 @@ from modules.api.routers import (
     generation,
     info,
     internal,
+    metrics,
     networks,
     progress,
     resources,
+    safety,
     scripts,
     server,
     serverless,
     tasks,
+    usage,
     workers,
 )
+from modules.metrics import route_label
 from modules.services import Services
 
 logger = logging.getLogger("easel.api")
@@ -50,7 +54,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.api_credentials = parse_credentials(services.cmd_opts.api_auth)
     install_error_handlers(app)
     _install_middleware(app, services)
-    for module in (generation, progress, info, extras, scripts, resources, networks, server, internal, workers):
+    for module in (generation, progress, info, extras, scripts, resources, networks, server, internal, usage, safety,
+                   metrics, workers):
         app.include_router(module.router)
     # Tasks: native task routes and the serverless API
     app.include_router(tasks.router)
@@ -84,12 +89,29 @@ def _install_docs(app: FastAPI) -> None:
         return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
 
+class ServicesContext:
+    """ASGI middleware: A1111's `shared` facade, read while this app serves a request, is this app's services."""
+
+    def __init__(self, app, services: Services):
+        self.app, self.services = app, services
+
+    async def __call__(self, scope, receive, send) -> None:
+        from modules import shared
+
+        token = shared.bind_request(self.services)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            shared.unbind_request(token)
+
+
 def _install_middleware(app: FastAPI, services: Services) -> None:
     cmd_opts = services.cmd_opts
     # Model files and other binaries are not worth compressing (and must keep their Content-Length).
     app.add_middleware(GZipMiddleware, minimum_size=1000,
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream"))
     app.add_middleware(JsonBodyGuard, max_depth=services.limits.max_json_depth)
+    app.add_middleware(ServicesContext, services=services)
     if cmd_opts.cors_allow_origins or cmd_opts.cors_allow_origins_regex:
         app.add_middleware(
             CORSMiddleware,
@@ -104,6 +126,7 @@ def _install_middleware(app: FastAPI, services: Services) -> None:
         response = await call_next(request)
         elapsed = time.perf_counter() - started
         response.headers["X-Process-Time"] = f"{elapsed:.4f}"
+        services.metrics.observe_request(request.method, route_label(request), response.status_code, elapsed)
         if cmd_opts.api_log and request.url.path.startswith("/sdapi/"):
             client = request.client.host if request.client else "-"
             logger.info("API %s %s %s %d %.3fs", client, request.method, request.url.path,

@@ -134,3 +134,14 @@ class UiRouteGuard:
                 await send({"type": "http.response.body", "body": data})
                 return
         await self.app(scope, receive, send)
+
+
+def require_admin(request: Request,
+                  credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]) -> str | None:
+    """Admin routes (/internal/usage, /internal/safety/*, /metrics): a WebUI login or API credentials, open when
+    neither --gradio-auth nor --api-auth is set. Every authenticated caller is an admin until users with roles
+    exist (issue 16.1 narrows this one function)."""
+    return require_api_or_ui_auth(request, credentials)
+
+
+AdminUser = Annotated[str | None, Depends(require_admin)]

@@ -89,6 +89,17 @@ def problem_body(problem: BodyProblem) -> dict[str, Any]:
             "code": 422, "message": problem.message, "field": problem.field}
 
 
+async def read_body(receive: Callable) -> tuple[list[Message], bytes]:
+    """An ASGI request's messages (to replay them to the app) and its whole body."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+    return messages, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+
+
 class JsonBodyGuard:
     """Pure ASGI middleware (the body is read once and replayed to the app unchanged)."""
 
@@ -100,13 +111,7 @@ class JsonBodyGuard:
         if scope["type"] != "http" or scope.get("method") not in _METHODS or not _is_json(scope["headers"]):
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        messages, body = await read_body(receive)
         try:
             if body:
                 check_json(body, self.max_depth)

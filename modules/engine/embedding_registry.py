@@ -51,6 +51,11 @@ class EmbeddingRegistry:
                         files.append((str(path), stat.st_mtime, stat.st_size))
         return tuple(sorted(files))
 
+    @property
+    def signature(self) -> tuple:
+        """(path, mtime, size) of every embedding file read (what --result-cache keys on)."""
+        return self._signature
+
     def refresh(self, force: bool = True) -> None:
         """Re-read the folders (only if a file changed unless `force`)."""
         signature = self._scan_signature()

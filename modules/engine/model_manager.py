@@ -78,6 +78,7 @@ class ModelManager:
         self._own_vae_state: dict | None = None
         self._cache: OrderedDict[Path, _Cached] = OrderedDict()  # least recently used first
         self.on_loaded: list = []  # callbacks(loaded_model)
+        self.on_load_timed: list = []  # callbacks(title, seconds, source "disk" | "ram"): metrics, task usage
 
     @property
     def current_title(self) -> str | None:
@@ -122,6 +123,9 @@ class ModelManager:
                             self.precision.label, time.perf_counter() - started)
                 self._evict_for(0)
             self._apply_vae(self.vae_choice)
+            seconds, source = time.perf_counter() - started, "ram" if cached is not None else "disk"
+            for timed in self.on_load_timed:
+                timed(info.title, seconds, source)
             for callback in self.on_loaded:
                 callback(loaded)
             return loaded

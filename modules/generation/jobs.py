@@ -21,6 +21,7 @@ from modules.image_saving import samples_folder
 from modules.storage.base import Storage
 from modules.styles import apply_styles
 from modules.tasks.queue_base import Job
+from modules.tasks.usage import device_time
 from modules.tasks.worker import HandlerRegistry, Outcome, current_job
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class GenerationJobs:
     outputs: ResultWriter
     limits: Limits
     face_restorers: Any = None  # modules.engine.face_restoration.FaceRestorers
+    censor: Any = None  # modules.safety.nsfw.NsfwCensor (--enable-nsfw-censor)
+    result_cache: Any = None  # modules.generation.result_cache.ResultCache (--result-cache)
 
     def register(self, handlers: HandlerRegistry) -> None:
         handlers.register("txt2img", self.generate)
@@ -53,6 +56,11 @@ class GenerationJobs:
     def generate(self, job: Job) -> Outcome:
         p = from_payload(job.record.payload or {}, self.storage)
         p.task_id = job.id
+        cached = self.result_cache.lookup(job) if self.result_cache is not None else None
+        if cached is not None:
+            if not p.override_settings_restore_afterwards:
+                self._keep_overrides(p.override_settings)
+            return cached
         runner = self.scripts.runner(p.mode)
         p.scripts = runner
         _budget.value = ImageBudget(self.limits.max_images)  # the image cap over all of a script's generations
@@ -62,6 +70,7 @@ class GenerationJobs:
             if result is None:
                 result = self.process_images(p)
             keys = self.outputs.store_results(job.id, result.images, result.infotexts, result.samples_format)
+        job.usage.add_images(result.images)
         if not p.override_settings_restore_afterwards:
             self._keep_overrides(p.override_settings)
         return Outcome(images=keys, info=result.info)
@@ -84,7 +93,8 @@ class GenerationJobs:
         if budget is not None:
             budget.charge(p)
         runner = p.scripts
-        with self.models.lock, self.options.overlay(p.override_settings):
+        with self.models.lock, self.options.overlay(p.override_settings), \
+                device_time(job.usage, self.models.precision.device.type):
             if runner is not None:
                 runner.before_process(p)
             check_request(p, self.limits)  # the final request: scripts cannot bypass the limits
@@ -120,6 +130,8 @@ class GenerationJobs:
         job.control.on_step = on_step
         result = self.generator.run(p, view, job.control, on_job=on_job)
         result.samples_format = self.options.get("samples_format")
+        if self.censor is not None:  # before anything is saved, stored or returned
+            self.censor.apply_result(result)
         progress.job_no = progress.job_count
         if not p.do_not_save_samples and self.options.get("samples_save"):
             self.outputs.save_samples(p.mode, result, p)
@@ -138,8 +150,17 @@ class GenerationJobs:
             result, text = postprocessing.run_extras(image, max_pixels=self.limits.max_size ** 2,
                                                      face_restorers=self.face_restorers, **payload["params"])
         fmt = self.options.get("samples_format")
+        info: dict[str, Any] = {"html_info": f"<p>{text}</p>"}
+        if self.censor is not None:
+            censored = [result]
+            verdict = self.censor.apply(censored, [])[0]
+            result = censored[0]
+            info.update(nsfw_scores=[verdict.score], nsfw_censored=[verdict.censored])
+            if verdict.censored:
+                info["html_info"] += f"<p>NSFW censor: {self.censor.method}, NSFW score: {verdict.score}</p>"
         keys = self.outputs.store_results(job.id, [result], [None], fmt)
+        job.usage.add_images([result])
         if payload.get("save_output"):
             folder = samples_folder(self.options, self.outputs.data_dir, "extras")
             self.outputs.save_to_folder(folder, [result], [None], [0], fmt)
-        return Outcome(images=keys, info={"html_info": f"<p>{text}</p>"})
+        return Outcome(images=keys, info=info)

@@ -47,6 +47,7 @@ class GenerationPipeline:
         self.storage = storage
         self.queue = queue
         self.webhook_allow_private = webhook_allow_private
+        self.guard: Any = None  # modules.safety.guardrail.PromptGuard: prompts checked before anything is stored
 
     def submit(self, body: GenerationBody, sub: Submission) -> TaskRecord:
         """Queue a txt2img/img2img body. InvalidRequestError (422) for bad input, QueueFullError (429) past the
@@ -55,6 +56,8 @@ class GenerationPipeline:
         priority = check_priority(sub.priority)
         task_id = self._task_id(kind, sub)
         request = build_request(body, self.ctx, is_api=sub.is_api, user=sub.user)
+        if self.guard is not None:
+            self.guard.check(request)
         request.task_id = task_id
         keys = store_inputs(request, task_id, self._write_image)
         inputs = [k for v in keys.values() for k in (v if isinstance(v, list) else [v]) if k]

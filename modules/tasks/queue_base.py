@@ -18,6 +18,7 @@ from modules.errors import NotFoundError
 from modules.step_control import StepControl
 from modules.tasks.common import TaskProgress, TaskStatus
 from modules.tasks.store_base import TaskRecord, TaskStore
+from modules.tasks.usage import TaskUsage
 
 FinishedListener = Callable[[TaskRecord], None]
 STORE_POLL = 0.1  # seconds between store reads when waiting for a task this process does not run
@@ -42,6 +43,7 @@ class Job:
     progress: TaskProgress = field(default_factory=TaskProgress)
     publish: Callable[[Job, Any], None] | None = None
     timed_out: bool = False
+    usage: TaskUsage = field(default_factory=TaskUsage)  # what it costs, filled while it runs
 
     @property
     def id(self) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modules.tasks.common import TaskStatus
+from modules.tasks.usage import TaskUsage
 
 
 @dataclass
@@ -47,6 +48,7 @@ class TaskRecord:
     finished_at: float | None = None
     updated_at: float = 0.0
     purged_at: float | None = None  # when retention deleted its stored outputs and inputs (the summary stays)
+    usage: TaskUsage | None = None  # what running it cost (modules/tasks/usage.py); None until a worker ran it
 
 
 @dataclass
@@ -133,6 +135,24 @@ class TaskStore(ABC):
     def mark_purged(self, task_id: str, *, params: dict[str, Any] | None, purged_at: float) -> None:
         """Forget a finished task's stored outputs: `images` and `urls` emptied, `params` replaced (its inputs
         scrubbed), `purged_at` set; summary, info, error and timestamps stay."""
+
+    # -- usage (cost allocation) and the result cache: a store that lacks them answers NotImplementedError ------
+    def record_usage(self, task_id: str, usage: TaskUsage) -> None:
+        """Record what running the task cost (the worker calls it before completing the task)."""
+        raise NotImplementedError(f"{type(self).__name__} does not record task usage")
+
+    def list_usage(self, *, since: float | None = None, until: float | None = None,
+                   user: str | None = None) -> builtins.list[TaskRecord]:
+        """Finished records with usage whose `finished_at` lies in [since, until), oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} does not record task usage")
+
+    def set_result_key(self, task_id: str, key: str) -> None:
+        """Remember the --result-cache key of a task (identical requests have equal keys)."""
+        raise NotImplementedError(f"{type(self).__name__} has no result cache")
+
+    def find_result(self, user: str | None, key: str) -> TaskRecord | None:
+        """The newest succeeded, unpurged task of `user` with result key `key` and at least one image."""
+        raise NotImplementedError(f"{type(self).__name__} has no result cache")
 
     def close(self) -> None:
         """Release resources."""

@@ -24,6 +24,7 @@ from modules.errors import ConflictError
 from modules.tasks.common import TaskStatus
 from modules.tasks.redis_conn import DEFAULT_PREFIX, Keys, connect, translate_errors
 from modules.tasks.store_base import SinkItem, TaskRecord, TaskStore
+from modules.tasks.usage import TaskUsage
 
 FIELDS = tuple(f.name for f in fields(TaskRecord))
 PLAIN = ("status", "runs", "cancel_requested")
@@ -162,6 +163,8 @@ def encode(record: TaskRecord) -> dict[str, str]:
             out[name] = str(int(value))
         elif name == "cancel_requested":
             out[name] = "1" if value else "0"
+        elif name == "usage":
+            out[name] = dump(value.as_dict() if value is not None else None)
         else:
             out[name] = dump(value)
     return out
@@ -185,6 +188,8 @@ def decode(data: dict[str, str] | list[str]) -> TaskRecord:
             values[name] = json.loads(raw)
     for name, empty in (("progress_state", {}), ("inputs", []), ("images", []), ("webhook", {})):
         values[name] = values.get(name) or empty
+    if values.get("usage") is not None:
+        values["usage"] = TaskUsage.from_dict(values["usage"])
     return TaskRecord(**values)
 
 
@@ -353,6 +358,33 @@ class RedisTaskStore(TaskStore):
 
     def mark_purged(self, task_id: str, *, params: dict[str, Any] | None, purged_at: float) -> None:
         self.run("mark_purged", task_id, dump(params), dump(purged_at), dump(time.time()))
+
+    # -- usage (cost allocation) and the result cache ----------------------------------------------------------------
+    def record_usage(self, task_id: str, usage: TaskUsage) -> None:
+        self.redis.hset(self.keys.task(task_id), mapping={"usage": dump(usage.as_dict()), "updated_at": dump(time.time())})
+
+    def list_usage(self, *, since: float | None = None, until: float | None = None,
+                   user: str | None = None) -> builtins.list[TaskRecord]:
+        low = "-inf" if since is None else repr(since)
+        high = "+inf" if until is None else f"({until!r}"
+        members = self.redis.zrangebyscore(self.keys("idx", "finished"), low, high)
+        records = self.get_many([_task_id(m) for m in members])
+        return sorted((r for r in records if r.usage is not None and r.finished_at is not None
+                       and (user is None or r.user == user)), key=lambda r: r.finished_at or 0.0)
+
+    def set_result_key(self, task_id: str, key: str) -> None:
+        record = self.get(task_id)
+        if record is None:
+            return
+        self.redis.zadd(self.keys("rkey", dump(record.user), key), {task_id: time.time()})
+
+    def find_result(self, user: str | None, key: str) -> TaskRecord | None:
+        for task_id in self.redis.zrevrange(self.keys("rkey", dump(user), key), 0, PAGE - 1):
+            record = self.get(task_id)
+            if record is not None and record.status == TaskStatus.SUCCEEDED and record.purged_at is None \
+                    and record.images:
+                return record
+        return None
 
     def close(self) -> None:
         self.redis.close()

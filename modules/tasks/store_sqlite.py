@@ -12,6 +12,7 @@ from typing import Any
 from modules.errors import ConflictError
 from modules.tasks.common import TaskStatus
 from modules.tasks.store_base import SinkItem, TaskRecord, TaskStore
+from modules.tasks.usage import USAGE_COLUMNS, TaskUsage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS sink_commits (
 
 # Columns added after the first release (a data dir made by an older Easel is migrated on open).
 _ADDED_COLUMNS = {"payload": "TEXT", "inputs": "TEXT", "priority": "TEXT NOT NULL DEFAULT 'normal'",
-                  "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "error_code": "INTEGER", "purged_at": "REAL"}
+                  "cancel_requested": "INTEGER NOT NULL DEFAULT 0", "error_code": "INTEGER", "purged_at": "REAL",
+                  **USAGE_COLUMNS, "result_key": "TEXT"}
 _JSON_FIELDS = ("progress_state", "params", "payload", "inputs", "images", "info", "webhook")
 _COLUMNS = ("id", "kind", "user", "model", "priority", "status", "progress", "progress_state", "params", "payload",
             "inputs", "images", "info", "error", "error_code", "runs", "cancel_requested", "idempotency_key", "webhook_url",
@@ -62,6 +64,7 @@ def _row_to_record(row: sqlite3.Row) -> TaskRecord:
     data["images"] = data["images"] or []
     data["webhook"] = data["webhook"] or {}
     data["cancel_requested"] = bool(data["cancel_requested"])
+    data["usage"] = TaskUsage.from_columns(row)
     if data["params"] is None and row["summary"]:  # a record of an older Easel: its summary was the echo
         data["params"] = json.loads(row["summary"])
     return TaskRecord(**data)
@@ -84,6 +87,8 @@ class SqliteTaskStore(TaskStore):
                 if name not in present:
                     self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
             self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_purge ON tasks(purged_at, finished_at)")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_finished ON tasks(finished_at)")
+            self._conn.execute("CREATE INDEX IF NOT EXISTS tasks_result ON tasks(result_key, user, status)")
 
     def _one(self, sql: str, args: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
@@ -235,6 +240,41 @@ class SqliteTaskStore(TaskStore):
         with self._lock:
             self._conn.execute("UPDATE tasks SET images = '[]', inputs = '[]', params = ?, purged_at = ?, "
                                "updated_at = ? WHERE id = ?", (_dump(params), purged_at, time.time(), task_id))
+
+    def record_usage(self, task_id: str, usage: TaskUsage) -> None:
+        columns = usage.to_columns()
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self._lock:
+            self._conn.execute(f"UPDATE tasks SET {assignments}, updated_at = ? WHERE id = ?",
+                               (*columns.values(), time.time(), task_id))
+
+    def list_usage(self, *, since: float | None = None, until: float | None = None,
+                   user: str | None = None) -> builtins.list[TaskRecord]:
+        where: builtins.list[str] = ["finished_at IS NOT NULL", "run_seconds IS NOT NULL"]
+        args: builtins.list[object] = []
+        if since is not None:
+            where.append("finished_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("finished_at < ?")
+            args.append(until)
+        if user is not None:
+            where.append("user IS ?")
+            args.append(user)
+        with self._lock:
+            rows = self._conn.execute(f"SELECT * FROM tasks WHERE {' AND '.join(where)} "
+                                      "ORDER BY finished_at, rowid", args).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def set_result_key(self, task_id: str, key: str) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE tasks SET result_key = ? WHERE id = ?", (key, task_id))
+
+    def find_result(self, user: str | None, key: str) -> TaskRecord | None:
+        row = self._one("SELECT * FROM tasks WHERE result_key = ? AND user IS ? AND status = 'succeeded' "
+                        "AND purged_at IS NULL AND images IS NOT NULL AND images != '[]' "
+                        "ORDER BY finished_at DESC LIMIT 1", (key, user))
+        return _row_to_record(row) if row else None
 
     def close(self) -> None:
         with self._lock:

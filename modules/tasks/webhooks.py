@@ -90,6 +90,7 @@ class WebhookDispatcher:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.on_failure: list[Callable[[bool], None]] = []  # listeners(final) of each failed attempt: metrics
 
     def start(self) -> None:
         self._stopping = False
@@ -156,6 +157,9 @@ class WebhookDispatcher:
             entry["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
         entry["duration"] = round(time.perf_counter() - started, 4)
         attempts.append(entry)
+        if not ok:
+            for listener in list(self.on_failure):
+                listener(number >= self.max_attempts)
         if ok:
             state.update(state="delivered", attempts=attempts)
         elif number >= self.max_attempts:

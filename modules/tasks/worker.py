@@ -15,6 +15,7 @@ from typing import Any
 from modules.errors import EaselError
 from modules.tasks.common import TaskStatus
 from modules.tasks.queue_base import Job, TaskQueue
+from modules.tasks.usage import UsageMeter
 
 logger = logging.getLogger(__name__)
 _current = threading.local()
@@ -110,6 +111,7 @@ class Worker:
         if timer is not None:
             timer.start()
         outcome, error = Outcome(), None
+        meter = UsageMeter()
         try:
             outcome = self.handlers.get(job.record.kind)(job)
         except Exception as e:  # noqa: BLE001 - the error belongs to the task's record and its caller
@@ -126,9 +128,16 @@ class Worker:
         if self._stopping.is_set() and error is None and job.control.interrupted and not job.timed_out:
             self.queue.release(job)  # stopped with the process: handed back (embedded: re-queued on the next start)
             return
+        self._record_usage(job, meter)
         status, message = self._status(job, error)
         code = error.status_code if isinstance(error, EaselError) else (500 if error is not None else None)
         self.queue.complete(job, status, images=outcome.images, info=outcome.info, error=message, error_code=code)
+
+    def _record_usage(self, job: Job, meter: UsageMeter) -> None:
+        try:
+            self.queue.store.record_usage(job.id, meter.stop(job.usage))
+        except NotImplementedError:
+            logger.debug("the task store keeps no usage; task %s not charged", job.id)
 
     def _status(self, job: Job, error: Exception | None) -> tuple[TaskStatus, str | None]:
         if error is not None:

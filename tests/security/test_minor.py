@@ -33,11 +33,9 @@ def test_dot_task_ids_are_refused_before_generating(api, task_id):
 
 
 def test_the_flags_the_docs_name_exist():
-    from modules.cmd_args import build_parser
-    from modules.extensions import list_extensions, run_preloads
+    from modules.cmd_args import full_parser
 
-    parser = build_parser()
-    run_preloads(list_extensions(ROOT, []), parser)
+    parser, _ = full_parser([], ROOT)  # Easel's flags, the extensions' and the accepted A1111 ones
     known = {option for action in parser._actions for option in action.option_strings}
     for doc in ("docs/eas.md", "docs/security.md", "docs/tasks.md", "docs/compatibility.md"):
         named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", (ROOT / doc).read_text()))

@@ -120,6 +120,26 @@ def test_store_transitions(make_store):
     assert (done.status, done.error, done.error_code, done.runs) == (TaskStatus.FAILED, "boom", 422, 2)
 
 
+def test_store_usage_and_result_keys(make_store):
+    from modules.tasks.usage import TaskUsage
+
+    store = make_store()
+    for task_id, user, finished in (("u1", "ann", 20.0), ("u2", "bob", 30.0), ("u3", "ann", 40.0)):
+        store.create(record(task_id, user=user))
+        store.mark_running(task_id, finished - 5)
+        store.record_usage(task_id, TaskUsage(run_seconds=2.5, cpu_seconds=2.0, images=1, pixels=4096))
+        store.finish(task_id, TaskStatus.SUCCEEDED, images=[f"tasks/{task_id}/00000.png"], finished_at=finished)
+    assert store.get("u1").usage == TaskUsage(run_seconds=2.5, cpu_seconds=2.0, images=1, pixels=4096)
+    assert [r.id for r in store.list_usage()] == ["u1", "u2", "u3"]
+    assert [r.id for r in store.list_usage(since=25.0, until=40.0)] == ["u2"]
+    assert [r.id for r in store.list_usage(user="ann")] == ["u1", "u3"]
+    store.set_result_key("u1", "k")
+    store.set_result_key("u3", "k")
+    assert store.find_result("ann", "k").id == "u3" and store.find_result("bob", "k") is None
+    store.mark_purged("u3", params={}, purged_at=50.0)
+    assert store.find_result("ann", "k").id == "u1"  # a purged result is not served again
+
+
 def test_store_remembers_a_cancel_request(make_store):
     store = make_store()
     store.create(record("c"))

@@ -25,6 +25,7 @@ from eas_lib.fetch import LinkPolicy, fetch_image
 from eas_lib.outputs import failure_body, save_outputs, success_body
 from eas_lib.paths import SaveTarget, resolve_save_dir
 from eas_lib.request import CONTROLNET_FIELD, ManagedRequest, extract
+from modules.api.json_guard import read_body
 
 log = logging.getLogger("eas")
 ROUTES = {"/sdapi/v1/txt2img": "txt2img", "/sdapi/v1/img2img": "img2img"}
@@ -43,7 +44,7 @@ class ManagedApiMiddleware:
         if mode is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        messages, body = await _read_body(receive)
+        messages, body = await read_body(receive)
         try:
             parsed = json.loads(body) if body else None
         except (ValueError, RecursionError):  # malformed, or nested too deep for the parser
@@ -152,16 +153,6 @@ class ManagedApiMiddleware:
 
         await self.app(inner, inner_receive, capture)
         return state["status"], b"".join(state["chunks"])
-
-
-async def _read_body(receive: Callable) -> tuple[list[Message], bytes]:
-    messages: list[Message] = []
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            break
-    return messages, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
 
 
 def _replay(messages: list[Message], receive: Callable) -> Callable[[], Awaitable[Message]]:
