@@ -63,6 +63,19 @@ def assemble(cmd_opts, extensions, *, webui: bool | None = None):
     return services, app
 
 
+def assemble_worker(cmd_opts, extensions):
+    """A `--worker` process: the services with one worker, and the health/metrics app (no WebUI, no public API)."""
+    from modules.api.worker_app import create_worker_app
+    from modules.services import build_services
+
+    services = build_services(cmd_opts, extensions, workers=1)
+    _ensure_a_checkpoint(services)
+    if cmd_opts.ckpt:
+        services.options.set("sd_model_checkpoint", services.checkpoints.get(cmd_opts.ckpt).title,
+                             is_api=False, run_callbacks=False)
+    return services, create_worker_app(services)
+
+
 def main(argv: list[str] | None = None) -> int:
     from modules import a1111_flags
     from modules.cmd_args import parse_args_with_extensions
@@ -86,14 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     restart.enable()
 
     try:
-        _services, app = assemble(cmd_opts, extensions)
+        _services, app = (assemble_worker if cmd_opts.worker else assemble)(cmd_opts, extensions)
     except EaselError as e:  # a bad flag value (e.g. --storage-url): say which, without a traceback
         logger.error("cannot start: %s", e.message)
         return 2
     host = cmd_opts.server_name or ("0.0.0.0" if cmd_opts.listen else "127.0.0.1")
-    port = cmd_opts.port or (7861 if cmd_opts.nowebui else 7860)
+    port = cmd_opts.port or (7862 if cmd_opts.worker else 7861 if cmd_opts.nowebui else 7860)
     scheme = "https" if cmd_opts.tls_certfile else "http"
-    logger.info("Easel on %s://%s:%d (%s)", scheme, host, port, "API only" if cmd_opts.nowebui else "WebUI + API")
+    role = "worker: health and metrics only" if cmd_opts.worker else "API only" if cmd_opts.nowebui else "WebUI + API"
+    logger.info("Easel on %s://%s:%d (%s)", scheme, host, port, role)
     serve(app, host=host, port=port, timeout_keep_alive=cmd_opts.timeout_keep_alive,
           timeout_graceful_shutdown=cmd_opts.timeout_graceful_shutdown,
           ssl_keyfile=cmd_opts.tls_keyfile, ssl_certfile=cmd_opts.tls_certfile)

@@ -6,6 +6,7 @@ import os
 
 from modules import a1111_flags
 from modules.generation.limits import add_flags as add_limit_flags
+from modules.tasks.cluster import add_flags as add_cluster_flags
 
 # Flags whose values are credentials or keys: /sdapi/v1/cmd-flags shows them masked (extensions' flags too,
 # when their names say so).
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--link-secret", type=str, default=None,
         help="HMAC-SHA256 key for signed result links (or env EASEL_LINK_SECRET; default: generated and kept)")
     add("--link-ttl", type=int, default=3600, help="lifetime of signed result links in seconds")
+
+    # Scale-out: many API and worker processes on Redis (docs/scale-out.md)
+    add_cluster_flags(parser)
 
     # Object storage and retention (docs/storage.md)
     add("--storage-url", type=str, default=os.environ.get("EASEL_STORAGE_URL") or None,

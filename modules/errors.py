@@ -87,6 +87,18 @@ class GoneError(EaselError):
     status_code = 410
 
 
+class QueueUnavailableError(EaselError):
+    """The shared task queue (Redis, `--redis-url`) could not be reached; `Retry-After` says when to try again.
+    The message names the address without its password."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 def error_with_status(message: str, status_code: int | None) -> EaselError:
     """An error carrying a given HTTP status (a task's stored error, raised again where its caller waits)."""
     kinds = {cls.status_code: cls for cls in (InvalidRequestError, NotFoundError, ForbiddenError, ConflictError,

@@ -23,6 +23,7 @@ from modules.paths import LEGACY_SECRETS_FILE, DataPaths
 from modules.shared_options import default_options, pinned_from_flags
 from modules.storage.base import Storage
 from modules.styles import StyleDatabase
+from modules.tasks import cluster
 from modules.tasks.queue_base import TaskQueue
 from modules.tasks.signing import LinkSigner
 from modules.tasks.store_base import TaskStore
@@ -94,7 +95,8 @@ class Services:
         for worker in self.workers:
             worker.start()
         self.retention.start()
-        if not getattr(self.cmd_opts, "skip_load_model_at_start", False):  # A1111's flag: load on first use
+        # A process that only enqueues loads no model; A1111's --skip-load-model-at-start: load on first use.
+        if self.workers and not getattr(self.cmd_opts, "skip_load_model_at_start", False):
             threading.Thread(target=self._preload_model, name="easel-preload", daemon=True).start()
 
     def stop(self) -> None:
@@ -124,8 +126,14 @@ class Services:
                 self.options.set("sd_model_checkpoint", loaded.info.title, is_api=False, run_callbacks=False)
 
     def describe_workers(self) -> list[dict]:
-        return [{**w.describe(), "waiting": len(self.queue.pending()), "queue_size": self.queue.max_waiting,
-                 "timeout": self.queue.task_timeout} for w in self.workers]
+        """This process's workers, or with a shared queue every worker of the cluster (from their heartbeats)."""
+        shared = {"waiting": self.queue.waiting_count(), "queue_size": self.queue.max_waiting,
+                  "timeout": self.queue.task_timeout}
+        announced = self.queue.workers()
+        if announced:
+            return [{**w, "model": w.get("loaded"), **shared} for w in announced]
+        return [{**w.describe(), "model": self.models.current_title,
+                 "device": str(getattr(self.precision, "device", "cpu")), **shared} for w in self.workers]
 
 
 def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None, *, workers: int = 1) -> Services:
@@ -138,7 +146,7 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.generation.jobs import GenerationJobs
     from modules.generation.outputs import ResultWriter
     from modules.model_registry.checkpoints import CheckpointRegistry
-    from modules.model_registry.loader import set_offline_env
+    from modules.model_registry.loader import load_pipeline, set_offline_env
     from modules.model_registry.vae import VaeRegistry
     from modules.storage.data_dir import DataDirStore
     from modules.storage.factory import reference_reader, storage_from_url
@@ -146,10 +154,10 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     from modules.storage.retention import RetentionPolicy, RetentionSweeper
     from modules.tasks.model_catalog import ModelCatalog
     from modules.tasks.payloads import task_payload
-    from modules.tasks.queue_memory import InProcessTaskQueue
-    from modules.tasks.signing import load_secret, migrate_secrets
-    from modules.tasks.store_sqlite import SqliteTaskStore
+    from modules.tasks.signing import migrate_secrets
 
+    cluster.check_flags(cmd_opts)
+    workers = cluster.local_worker_count(cmd_opts, workers)
     set_offline_env()
     paths = DataPaths.from_data_dir(cmd_opts.data_dir, cmd_opts.ckpt_dir, cmd_opts.vae_dir,
                                     cmd_opts.lora_dir, cmd_opts.embeddings_dir,
@@ -168,14 +176,14 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     checkpoints.refresh()
     vaes = VaeRegistry(paths, hashing=hashing, remote=remote_models)
     vaes.refresh()
-    models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, xformers=cmd_opts.xformers,
+    load_stats = cluster.LoadStats()
+    models = ModelManager(checkpoints, vaes, precision, paths.cache_dir, load_fn=load_stats.timed(load_pipeline),
+                          xformers=cmd_opts.xformers,
                           dynamic_cache=getattr(cmd_opts, "sd_dynamic_cache", False),
                           min_ram_reserved_gb=getattr(cmd_opts, "min_ram_reserved", 4.0),
                           converted_cache=_converted_cache(cmd_opts, paths, hashing),
                           optimizer=PipelineOptimizer(OptimizeSettings.from_cmd_opts(cmd_opts), precision))
-    task_store = SqliteTaskStore(paths.tasks_db)
-    queue = InProcessTaskQueue(task_store, max_waiting=cmd_opts.queue_size)
-    queue.task_timeout = cmd_opts.task_timeout
+    task_store, queue = cluster.build_task_backend(cmd_opts, paths.tasks_db)
     storage = storage_from_url(getattr(cmd_opts, "storage_url", None), cmd_opts, default_root=paths.outputs_dir,
                                data_dir=paths.data_dir)
     # The A1111 outputs folders (save_images) and save_dir images: the data dir, or the object store itself.
@@ -187,21 +195,22 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
     references = reference_reader(storage, cmd_opts, default_root=paths.outputs_dir, data_dir=paths.data_dir)
     secrets_file = paths.secrets_file
     migrate_secrets(paths.data_dir / LEGACY_SECRETS_FILE, secrets_file)
-    links = LinkSigner(load_secret(cmd_opts.link_secret, "EASEL_LINK_SECRET", secrets_file, "link"),
-                       ttl=cmd_opts.link_ttl, storage=storage)
+    links = LinkSigner(cluster.shared_secret(task_store, "link", cmd_opts.link_secret, "EASEL_LINK_SECRET",
+                                             secrets_file), ttl=cmd_opts.link_ttl, storage=storage)
     styles = StyleDatabase(paths.styles_file)
     generator = Generator(options, precision, disable_nan_check=getattr(cmd_opts, "disable_nan_check", False))
     networks = _build_networks(paths, options, cmd_opts, hashing, remote_models)
     generator.networks = networks
     sr_upscalers, face_restorers = _build_sr_models(paths, cmd_opts, options, precision)
     generator.face_restorers = face_restorers
-    webhooks = WebhookDispatcher(
-        task_store, load_secret(cmd_opts.webhook_secret, "EASEL_WEBHOOK_SECRET", secrets_file, "webhook"),
+    webhooks = cluster.webhook_dispatcher(
+        cmd_opts, task_store,
+        cluster.shared_secret(task_store, "webhook", cmd_opts.webhook_secret, "EASEL_WEBHOOK_SECRET", secrets_file),
         payload=lambda record: task_payload(record, links), max_attempts=cmd_opts.webhook_retries,
         backoff=cmd_opts.webhook_backoff, allow_private=cmd_opts.webhook_allow_private)
     queue.on_finished.append(webhooks.on_finished)
     catalog = ModelCatalog(paths.tasks_db, paths, checkpoints, vaes, models, references=references)
-    _watch_model_options(options, models, vaes)
+    _watch_model_options(options, models, vaes, load=workers > 0)
 
     from modules import script_callbacks, shared
     from modules.extensions import load_scripts
@@ -224,8 +233,10 @@ def build_services(cmd_opts: argparse.Namespace, extensions: list | None = None,
                         handlers=handlers, retention=retention, references=references,
                         extensions=list(extensions or []))
     services.current_checkpoint = _follow_checkpoint_files(options, checkpoints)
-    services.workers = [Worker(queue, handlers, f"easel-worker-{i}", on_thread_start=lambda: shared.bind_thread(services))
-                        for i in range(workers)]
+    services.workers = [Worker(queue, handlers, name, on_thread_start=lambda: shared.bind_thread(services))
+                        for name in cluster.worker_names(cmd_opts, workers)]
+    cluster.attach_worker_info(queue, cluster.worker_info(models, precision, handlers, load_stats, cmd_opts.device_id),
+                               models.held_titles, models)
     from modules.observability import attach
 
     attach(services)  # metrics, task usage, prompt guardrail, NSFW censor, --result-cache
@@ -273,10 +284,14 @@ def _converted_cache(cmd_opts: argparse.Namespace, paths: DataPaths, hashing: bo
     return ConvertedCache.from_gb(paths.cache_dir, gb, paths.hash_cache_file)
 
 
-def _watch_model_options(options: Options, models: ModelManager, vaes: VaeRegistry) -> None:
-    """Setting sd_model_checkpoint or sd_vae (options route, Settings) loads it, under the model lock."""
+def _watch_model_options(options: Options, models: ModelManager, vaes: VaeRegistry, *, load: bool = True) -> None:
+    """Setting sd_model_checkpoint or sd_vae (options route, Settings) loads it, under the model lock (a process
+    without a worker only checks the name: its workers load what each task names)."""
 
     def on_checkpoint_change(_old: Any, new: Any) -> None:
+        if not load:
+            options.data["sd_model_checkpoint"] = models.resolve(new).title
+            return
         with models.lock:
             loaded = models.load(new)
         options.data["sd_model_checkpoint"] = loaded.info.title

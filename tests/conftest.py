@@ -8,6 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tests.inprocess import InProcessServer  # noqa: E402
+from tests.redis_support import RedisServer  # noqa: E402
 from tests.support import make_data_dir  # noqa: E402
 
 
@@ -25,3 +26,11 @@ def api_server(tmp_path_factory):
 def api(api_server):
     with api_server.client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One redis-server for the session; tests keep apart by key prefix (or flush it themselves)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

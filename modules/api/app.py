@@ -31,6 +31,7 @@ from modules.api.routers import (
     tasks,
     usage,
     users,
+    workers,
 )
 from modules.metrics import route_label
 from modules.services import Services
@@ -55,7 +56,7 @@ def create_app(services: Services) -> FastAPI:
     install_error_handlers(app)
     _install_middleware(app, services)
     for module in (generation, progress, info, extras, scripts, resources, networks, server, internal, usage, safety,
-                   metrics, users):
+                   metrics, users, workers):
         app.include_router(module.router)
     app.include_router(users.me_router)
     # Tasks: native task routes and the serverless API

@@ -40,6 +40,7 @@ class ExtrasBaseBody(_Body):
     upscaler_2: str = "None"
     extras_upscaler_2_visibility: float = Field(0, ge=0, le=1)
     upscale_first: bool = False
+    priority: str | None = None  # Easel tasks: high / normal / low
 
 
 class ExtrasSingleBody(ExtrasBaseBody):

@@ -85,9 +85,15 @@ class ModelManager:
         return self.loaded.info.title if self.loaded is not None else None
 
     def resolve(self, alias: str | None):
-        """The CheckpointInfo for `alias`; the first checkpoint when alias is empty."""
+        """The CheckpointInfo for `alias`; the first checkpoint when alias is empty. An unknown name rescans the
+        folders once: with several processes, a checkpoint added through another one (upload, shared mount) is
+        found by the worker that is asked for it."""
         if alias:
-            return self.checkpoints.get(alias)
+            try:
+                return self.checkpoints.get(alias)
+            except ModelNotFoundError:
+                self.checkpoints.refresh()
+                return self.checkpoints.get(alias)
         first = self.checkpoints.first()
         if first is None:
             raise ModelNotFoundError("no checkpoint found in models/Stable-diffusion", field="sd_model_checkpoint")
@@ -185,6 +191,18 @@ class ModelManager:
                     "min_ram_reserved_gb": self.min_ram_reserved / GIB,
                     "cached_models": [{"title": e.loaded.info.title, "bytes": e.size_bytes}
                                       for e in self._cache.values()]}
+
+    def held_titles(self) -> list[str]:
+        """The loaded checkpoint and the RAM cache's, read without the lock (a worker's heartbeat must not wait
+        for the job that holds it)."""
+        loaded = self.loaded
+        titles = [loaded.info.title] if loaded is not None else []
+        for _ in range(3):
+            try:
+                return titles + [e.loaded.info.title for e in list(self._cache.values())]
+            except RuntimeError:  # the cache changed while it was read
+                continue
+        return titles
 
     def unload(self) -> None:
         """Release the current pipeline (the RAM cache is kept; see clear_cache)."""

@@ -29,6 +29,7 @@ EDGE_FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
         "force_task_id": (str | None, None),
         "infotext": (str | None, None),
         "webhook_url": (str | None, None),  # Easel tasks: POSTed when the task finishes
+        "priority": (str | None, None),  # Easel tasks: high / normal (null) / low (modules/tasks/scheduling.py)
     },
     "txt2img": {
         "firstphase_width": (int | None, 0),

@@ -17,6 +17,7 @@ from modules.generation.payload import input_key, png_bytes, store_inputs, to_pa
 from modules.storage.base import Storage
 from modules.tasks.common import check_task_id, new_task_id
 from modules.tasks.queue_base import TaskQueue
+from modules.tasks.scheduling import check_priority
 from modules.tasks.store_base import TaskRecord
 from modules.tasks.webhooks import check_webhook_url
 
@@ -34,6 +35,7 @@ class Submission:
     webhook_url: str | None = None
     base_url: str | None = None
     is_api: bool = True
+    priority: str | None = None  # high / normal / low
 
 
 class GenerationPipeline:
@@ -51,6 +53,7 @@ class GenerationPipeline:
         """Queue a txt2img/img2img body. InvalidRequestError (422) for bad input, QueueFullError (429) past the
         queue bound, ConflictError (409) for a task id in use."""
         kind = mode_of(body)
+        priority = check_priority(sub.priority)
         task_id = self._task_id(kind, sub)
         request = build_request(body, self.ctx, is_api=sub.is_api, user=sub.user)
         if self.guard is not None:
@@ -58,7 +61,7 @@ class GenerationPipeline:
         request.task_id = task_id
         keys = store_inputs(request, task_id, self._write_image)
         inputs = [k for v in keys.values() for k in (v if isinstance(v, list) else [v]) if k]
-        record = TaskRecord(id=task_id, kind=kind, user=sub.user, model=request.sd_model_checkpoint,
+        record = TaskRecord(id=task_id, kind=kind, user=sub.user, model=request.sd_model_checkpoint, priority=priority,
                             params=public_params(body), payload=to_payload(request, keys), inputs=inputs)
         return self._enqueue(record, sub)
 
@@ -72,13 +75,14 @@ class GenerationPipeline:
     def submit_extras_image(self, image: Image.Image, params: dict[str, Any], sub: Submission, *,
                             save_output: bool = False, public: dict[str, Any] | None = None) -> TaskRecord:
         settings = postprocessing.ExtrasSettings.from_params(params).as_params()
+        priority = check_priority(sub.priority)
         postprocessing.check_extras(image, max_pixels=self.ctx.limits.max_size ** 2, face_restorers=self.face_restorers,
                                     **settings)
         task_id = self._task_id("extras", sub)
         key = self._write_image(input_key(task_id, "image"), image)
         payload = {"image": key, "params": settings, "save_output": save_output}
         record = TaskRecord(id=task_id, kind="extras", user=sub.user, params=public_params(public or params),
-                            payload=payload, inputs=[key])
+                            payload=payload, inputs=[key], priority=priority)
         return self._enqueue(record, sub)
 
     def _task_id(self, kind: str, sub: Submission) -> str:
@@ -100,7 +104,7 @@ class GenerationPipeline:
         record.idempotency_key, record.webhook_url, record.base_url = sub.idempotency_key, sub.webhook_url, sub.base_url
         try:
             if self.quotas is not None:
-                self.quotas.admit(record)
+                self.quotas.admit(record, explicit_priority=bool(sub.priority))
             return self.queue.submit(record)
         except ConflictError:  # taken meanwhile by another submission: its inputs are not ours to delete
             raise

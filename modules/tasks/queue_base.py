@@ -61,6 +61,7 @@ class TaskQueue(ABC):
     store: TaskStore
     max_waiting: int
     task_timeout: float  # seconds a worker lets a task run (0: no limit); a worker setting, changeable at run time
+    max_delivery: int = 1  # runs of a task that fails with a server error before it fails for good
     on_finished: list[FinishedListener]
 
     @abstractmethod
@@ -133,6 +134,16 @@ class TaskQueue(ABC):
     def workers(self) -> list[dict]:
         """One description per worker: name, state, running task id, settings."""
 
+    def waiting_count(self) -> int:
+        """How many tasks wait (across every process sharing the queue)."""
+        return len(self.pending())
+
+    def dead_letters(self, limit: int = 100) -> list[dict]:
+        """Tasks that failed for good, newest first (modules/tasks/dead_letter.py)."""
+        from modules.tasks.dead_letter import dead_letter
+
+        return [dead_letter(r) for r in self.store.list(status=[TaskStatus.FAILED], limit=limit)]
+
     # -- working side -------------------------------------------------------------------------------------------
     @abstractmethod
     def claim(self, worker: str, timeout: float) -> Job | None:
@@ -142,6 +153,10 @@ class TaskQueue(ABC):
     def complete(self, job: Job, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
                  error: str | None = None, error_code: int | None = None) -> TaskRecord | None:
         """Record the outcome (the results are already in the storage) and tell waiters and listeners."""
+
+    def release(self, job: Job) -> None:
+        """The worker stops (graceful shutdown) before `job` ended: hand it back. The embedded queue leaves it
+        running in the store, so the next start queues it again."""
 
     def position(self, task_id: str) -> int | None:
         """1-based place of a waiting task in the queue, or None."""

@@ -1,24 +1,24 @@
 """The embedded task queue: in process, every transition recorded in the task store so a restart loses nothing.
-Workers (modules/tasks/worker.py) claim jobs from it on their own threads.
-
-Order: higher priority first; within a priority, users take turns (the user served longest ago goes next, so
-one user's 200 tasks do not starve another's one); each user's own tasks in submission order. A user at their
-`running_limit` (max_running_jobs) is passed over until one of their tasks ends."""
+Workers (modules/tasks/worker.py) claim jobs from it on their own threads. Order: priority levels, round robin
+between users, each user's tasks first in first out (modules/tasks/scheduling.py); one user at one priority is
+plain FIFO. A user at their `running_limit` (max_running_jobs, modules/users) is passed over until one of their
+tasks ends."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 from modules.errors import NotFoundError, QueueFullError
 from modules.step_control import StepControl
-from modules.tasks.common import PRIORITIES, TaskProgress, TaskStatus
+from modules.tasks.common import TaskProgress, TaskStatus
+from modules.tasks.dead_letter import should_retry
 from modules.tasks.queue_base import FinishedListener, Job, Preview, TaskQueue
+from modules.tasks.scheduling import FairQueue, Level, Waiting, choose, user_key
 from modules.tasks.store_base import TaskRecord, TaskStore
 
 logger = logging.getLogger(__name__)
@@ -31,29 +31,29 @@ CANCELLED_RUNNING = "cancelled while running"
 class _Running:
     """A job this process runs, with the latest latents for the live preview (kept in memory only)."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, seq: int = 0):
         self.job = job
+        self.seq = seq  # its place in its user's queue, kept when a failure re-queues it
         self.latents: Any = None
         self.preview_id = 0
         self.preview_cache: Preview | None = None
 
 
 class InProcessTaskQueue(TaskQueue):
-    def __init__(self, store: TaskStore, max_waiting: int = 64):
+    def __init__(self, store: TaskStore, max_waiting: int = 64, max_delivery: int = 1):
         self.store = store
         self.max_waiting = max_waiting
+        self.max_delivery = max_delivery
         self.task_timeout: float = 0.0
         self.on_finished: list[FinishedListener] = []
-        self._waiting: deque[str] = deque()
+        self._waiting = FairQueue()
         self._running: dict[str, _Running] = {}
         self._cond = threading.Condition()
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future]]] = {}
         self._durations: deque[float] = deque(maxlen=20)
         self._stopping = False
-        self._owner: dict[str, tuple[str | None, int]] = {}  # waiting id -> (user, priority rank: 0 is highest)
-        self._served: dict[str | None, int] = {}  # user -> when a task of theirs last started (a serial number)
-        self._serial = itertools.count(1)
-        self.running_limit: Callable[[str | None], int | None] = lambda _user: None
+        # per-user max_running_jobs (modules/users sets it): a user at the limit is passed over until a task ends
+        self.running_limit: Callable[[str | None], int | None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -86,7 +86,7 @@ class InProcessTaskQueue(TaskQueue):
                 logger.warning("task %s was running when the server stopped: re-queued once", record.id)
                 self.store.requeue(record.id)
             with self._cond:
-                self._enqueue_locked(record)
+                self._waiting.push(self._entry(record))
                 queued += 1
                 self._cond.notify_all()
         logger.info("task queue: %d tasks waiting after recovery", queued)
@@ -103,50 +103,13 @@ class InProcessTaskQueue(TaskQueue):
                                      retry_after=self.retry_after())
             record.status = TaskStatus.WAITING
             self.store.create(record)
-            self._enqueue_locked(record)
+            self._waiting.push(self._entry(record))
             self._cond.notify_all()
         return record
 
-    def _enqueue_locked(self, record: TaskRecord) -> None:
-        rank = PRIORITIES.index(record.priority) if record.priority in PRIORITIES else PRIORITIES.index("normal")
-        self._owner[record.id] = (record.user, rank)
-        self._waiting.append(record.id)
-
-    def _next_locked(self) -> str | None:
-        """The waiting id to run next (see the module doc), or None when every waiting user is at their limit."""
-        running: dict[str | None, int] = {}
-        for live in self._running.values():
-            running[live.job.record.user] = running.get(live.job.record.user, 0) + 1
-        return self._pick(list(self._waiting), self._served, running)
-
-    def _pick(self, waiting: list[str], served: dict[str | None, int], running: dict[str | None, int] | None) -> str | None:
-        best: tuple[int, int, int] | None = None
-        chosen, seen = None, set()
-        for position, task_id in enumerate(waiting):
-            user, rank = self._owner.get(task_id, (None, 1))
-            if (user, rank) in seen:  # only each user's first task per priority competes
-                continue
-            seen.add((user, rank))
-            limit = self.running_limit(user) if running is not None else None
-            if limit is not None and running is not None and running.get(user, 0) >= limit:
-                continue
-            key = (rank, served.get(user, 0), position)
-            if best is None or key < best:
-                best, chosen = key, task_id
-        return chosen
-
-    def _run_order_locked(self) -> list[str]:
-        """The waiting ids in the order they would start if nothing else arrived (limits aside)."""
-        waiting, served, order = list(self._waiting), dict(self._served), []
-        serial = max(served.values(), default=0)
-        while waiting:
-            task_id = self._pick(waiting, served, None)
-            assert task_id is not None
-            waiting.remove(task_id)
-            order.append(task_id)
-            serial += 1
-            served[self._owner.get(task_id, (None, 1))[0]] = serial
-        return order
+    def _entry(self, record: TaskRecord, seq: int | None = None) -> Waiting:
+        return Waiting(record.id, user_key(record.user), record.priority or "normal", record.model,
+                       seq if seq is not None else self._waiting.next_seq(), record.created_at)
 
     async def _finished_or(self, task_id: str, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -173,10 +136,7 @@ class InProcessTaskQueue(TaskQueue):
 
     def cancel(self, task_id: str) -> TaskRecord:
         with self._cond:
-            waiting_here = task_id in self._waiting
-            if waiting_here:
-                self._waiting.remove(task_id)
-                self._owner.pop(task_id, None)
+            self._waiting.remove(task_id)
             running = self._running.get(task_id)
         if running is not None:
             self.store.request_cancel(task_id)
@@ -216,7 +176,7 @@ class InProcessTaskQueue(TaskQueue):
 
     def pending(self) -> list[TaskRecord]:
         with self._cond:
-            ids = self._run_order_locked()
+            ids = self._waiting.ids()
         records = (self.store.get(task_id) for task_id in ids)
         return [r for r in records if r is not None and r.status == TaskStatus.WAITING]
 
@@ -250,16 +210,21 @@ class InProcessTaskQueue(TaskQueue):
         deadline = time.monotonic() + timeout
         while True:
             with self._cond:
-                while not self._stopping and (task_id := self._next_locked()) is None:
+                while not self._waiting and not self._stopping:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return None
                     self._cond.wait(timeout=left)
-                if self._stopping or task_id is None:
+                if self._stopping:
                     return None
-                self._waiting.remove(task_id)
-                user, _rank = self._owner.pop(task_id, (None, 1))
-                self._served[user] = next(self._serial)
+                entry = self._waiting.take(self._chooser())
+                if entry is None:  # every waiting user is at their running limit: wait for a task to end
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._cond.wait(timeout=left)
+                    continue
+                task_id = entry.id
             started = time.time()
             record = self.store.mark_running(task_id, started)
             if record is None:  # cancelled meanwhile, or run by another process
@@ -267,8 +232,18 @@ class InProcessTaskQueue(TaskQueue):
             job = Job(record=record, control=StepControl(), progress=TaskProgress(started_at=started),
                       publish=self._publish)
             with self._cond:
-                self._running[task_id] = _Running(job)
+                self._running[task_id] = _Running(job, entry.seq)
             return job
+
+    def _chooser(self) -> Callable[[dict[str, Level]], Waiting | None]:
+        """The scheduler's choice, passing over the users at their running limit (call with the lock held)."""
+        if self.running_limit is None:
+            return choose
+        running = Counter(user_key(live.job.record.user) for live in self._running.values())
+        waiting_users = {user for level in self._waiting.levels.values() for user in level.users}
+        blocked = {user for user in waiting_users
+                   if (limit := self.running_limit(user or None)) is not None and running[user] >= limit}
+        return lambda levels: choose(levels, blocked=blocked)
 
     def _publish(self, job: Job, latents: Any) -> None:
         live = self._running.get(job.id)
@@ -279,10 +254,25 @@ class InProcessTaskQueue(TaskQueue):
     def complete(self, job: Job, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
                  error: str | None = None, error_code: int | None = None) -> TaskRecord | None:
         with self._cond:
-            self._running.pop(job.id, None)
+            live = self._running.pop(job.id, None)
             self._cond.notify_all()  # a user below their running limit again may have waiting tasks
         self._durations.append(time.time() - (job.record.started_at or time.time()))
+        if should_retry(status, error_code, job.record.runs, self.max_delivery) and self._retry(job, live):
+            return self.store.get(job.id)
         return self._finish(job.id, status, images=images, info=info, error=error, error_code=error_code)
+
+    def _retry(self, job: Job, live: _Running | None) -> bool:
+        """Back to its place in the queue after a failed run (`--max-delivery` > 1); False when a cancel came."""
+        self.store.requeue(job.id)
+        record = self.store.get(job.id)
+        if record is None or record.status != TaskStatus.WAITING:
+            return False
+        logger.warning("task %s failed on run %d of at most %d: queued again", job.id, job.record.runs,
+                       self.max_delivery)
+        with self._cond:
+            self._waiting.push(self._entry(record, live.seq if live is not None else None))
+            self._cond.notify_all()
+        return True
 
     def _finish(self, task_id: str, status: TaskStatus, *, images: list[str] | None = None, info: Any = None,
                 error: str | None = None, error_code: int | None = None) -> TaskRecord | None:

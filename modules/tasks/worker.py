@@ -126,7 +126,8 @@ class Worker:
             _current.job = None
             self.job = None
         if self._stopping.is_set() and error is None and job.control.interrupted and not job.timed_out:
-            return  # stopped with the process: left running in the store, re-queued on the next start
+            self.queue.release(job)  # stopped with the process: handed back (embedded: re-queued on the next start)
+            return
         self._record_usage(job, meter)
         status, message = self._status(job, error)
         code = error.status_code if isinstance(error, EaselError) else (500 if error is not None else None)

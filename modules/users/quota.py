@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from modules.errors import QueueFullError
-from modules.tasks.common import TaskStatus
+from modules.tasks.common import PRIORITIES, TaskStatus
 from modules.tasks.queue_base import TaskQueue
 from modules.tasks.store_base import TaskRecord
 from modules.users.directory import UserDirectory
@@ -14,12 +14,16 @@ class UserQuotas:
     def __init__(self, users: UserDirectory, queue: TaskQueue):
         self.users, self.queue = users, queue
 
-    def admit(self, record: TaskRecord) -> None:
-        """Before the record is queued: its priority, and the user's waiting-task limit."""
+    def admit(self, record: TaskRecord, *, explicit_priority: bool = False) -> None:
+        """Before the record is queued: its priority (the user's default; a priority the request chose is kept
+        for an admin, and for a user only up to their default), and the user's waiting-task limit."""
         user = self.users.get(record.user)
         if user is None:
             return
-        record.priority = user.quota.priority
+        if not explicit_priority:
+            record.priority = user.quota.priority
+        elif not user.is_admin and PRIORITIES.index(record.priority) < PRIORITIES.index(user.quota.priority):
+            record.priority = user.quota.priority  # a user cannot jump above their own default
         limit = user.quota.max_waiting_tasks
         if limit is None:
             return

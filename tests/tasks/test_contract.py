@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,10 +17,36 @@ from modules.tasks.queue_memory import CRASHED_TWICE, InProcessTaskQueue
 from modules.tasks.store_base import TaskRecord, TaskStore
 from modules.tasks.store_sqlite import SqliteTaskStore
 
-StoreFactory = Callable[[Path], TaskStore]
-STORES: dict[str, StoreFactory] = {"sqlite": lambda root: SqliteTaskStore(root / "tasks.sqlite3")}
+StoreFactory = Callable[[Path, str], TaskStore]  # (folder, Redis key prefix) -> a store over that data
 QueueFactory = Callable[[TaskStore, int], TaskQueue]
-QUEUES: dict[str, QueueFactory] = {"memory": lambda store, bound: InProcessTaskQueue(store, max_waiting=bound)}
+
+
+def _redis_store(root: Path, prefix: str) -> TaskStore:
+    from modules.tasks.store_redis import RedisTaskStore
+
+    return RedisTaskStore(CURRENT_REDIS["url"], prefix=prefix)
+
+
+def _redis_queue(store: TaskStore, bound: int) -> TaskQueue:
+    from modules.tasks.queue_redis import RedisTaskQueue
+
+    return RedisTaskQueue(store, max_waiting=bound, heartbeat=0.2)
+
+
+CURRENT_REDIS: dict[str, str] = {}
+STORES: dict[str, StoreFactory] = {"sqlite": lambda root, _prefix: SqliteTaskStore(root / "tasks.sqlite3"),
+                                   "redis": _redis_store}
+QUEUES: dict[str, QueueFactory] = {"memory": lambda store, bound: InProcessTaskQueue(store, max_waiting=bound),
+                                   "redis": _redis_queue}
+PAIRS = [("memory", "sqlite"), ("memory", "redis"), ("redis", "redis")]  # (queue, store) that work together
+
+
+def pytest_generate_tests(metafunc):
+    """Queue tests run for each working (queue, store) pair; store-only tests for each store."""
+    if "make_queue" in metafunc.fixturenames:
+        metafunc.parametrize("kinds", PAIRS, ids=[f"{q}-{s}" for q, s in PAIRS])
+    elif "make_store" in metafunc.fixturenames:
+        metafunc.parametrize("kinds", [(None, s) for s in STORES], ids=list(STORES))
 
 
 def record(task_id: str, **fields) -> TaskRecord:
@@ -27,12 +54,16 @@ def record(task_id: str, **fields) -> TaskRecord:
                       **fields)
 
 
-@pytest.fixture(params=list(STORES))
-def make_store(request, tmp_path) -> Iterator[Callable[[], TaskStore]]:
+@pytest.fixture()
+def make_store(kinds, request, tmp_path) -> Iterator[Callable[[], TaskStore]]:
     made: list[TaskStore] = []
+    kind = kinds[1]
+    if kind == "redis":
+        CURRENT_REDIS["url"] = request.getfixturevalue("redis_server").url
+    prefix = f"contract-{uuid.uuid4().hex[:12]}:"
 
     def make() -> TaskStore:  # a second call opens the same data again (a restarted process)
-        store = STORES[request.param](tmp_path)
+        store = STORES[kind](tmp_path, prefix)
         made.append(store)
         return store
 
@@ -41,14 +72,19 @@ def make_store(request, tmp_path) -> Iterator[Callable[[], TaskStore]]:
         store.close()
 
 
-@pytest.fixture(params=list(QUEUES))
-def make_queue(request, make_store) -> Callable[..., TaskQueue]:
+@pytest.fixture()
+def make_queue(kinds, make_store) -> Iterator[Callable[..., TaskQueue]]:
+    made: list[TaskQueue] = []
+
     def make(bound: int = 8, store: TaskStore | None = None) -> TaskQueue:
-        queue = QUEUES[request.param](store or make_store(), bound)
+        queue = QUEUES[kinds[0]](store or make_store(), bound)
         queue.start()
+        made.append(queue)
         return queue
 
-    return make
+    yield make
+    for queue in made:
+        queue.stop()
 
 
 # -- TaskStore -------------------------------------------------------------------------------------------------
@@ -82,6 +118,26 @@ def test_store_transitions(make_store):
     assert store.finish("a", TaskStatus.SUCCEEDED, finished_at=14.0) is None  # finished once
     done = store.get("a")
     assert (done.status, done.error, done.error_code, done.runs) == (TaskStatus.FAILED, "boom", 422, 2)
+
+
+def test_store_usage_and_result_keys(make_store):
+    from modules.tasks.usage import TaskUsage
+
+    store = make_store()
+    for task_id, user, finished in (("u1", "ann", 20.0), ("u2", "bob", 30.0), ("u3", "ann", 40.0)):
+        store.create(record(task_id, user=user))
+        store.mark_running(task_id, finished - 5)
+        store.record_usage(task_id, TaskUsage(run_seconds=2.5, cpu_seconds=2.0, images=1, pixels=4096))
+        store.finish(task_id, TaskStatus.SUCCEEDED, images=[f"tasks/{task_id}/00000.png"], finished_at=finished)
+    assert store.get("u1").usage == TaskUsage(run_seconds=2.5, cpu_seconds=2.0, images=1, pixels=4096)
+    assert [r.id for r in store.list_usage()] == ["u1", "u2", "u3"]
+    assert [r.id for r in store.list_usage(since=25.0, until=40.0)] == ["u2"]
+    assert [r.id for r in store.list_usage(user="ann")] == ["u1", "u3"]
+    store.set_result_key("u1", "k")
+    store.set_result_key("u3", "k")
+    assert store.find_result("ann", "k").id == "u3" and store.find_result("bob", "k") is None
+    store.mark_purged("u3", params={}, purged_at=50.0)
+    assert store.find_result("ann", "k").id == "u1"  # a purged result is not served again
 
 
 def test_store_remembers_a_cancel_request(make_store):
@@ -244,3 +300,66 @@ def test_a_task_recorded_by_one_queue_runs_on_another(make_store, make_queue):
     assert first.claim("w", timeout=0.1) is None  # already running elsewhere: not handed out twice
     second.complete(job, TaskStatus.SUCCEEDED, images=["k"])
     assert asyncio.run(first.wait("shared", timeout=5)).status == TaskStatus.SUCCEEDED
+
+
+def _drain(queue: TaskQueue, count: int) -> list[str]:
+    """Claim and complete `count` tasks in a row, as one worker does; their ids in run order."""
+    order = []
+    for _ in range(count):
+        job = queue.claim("w", timeout=5)
+        assert job is not None
+        order.append(job.id)
+        queue.complete(job, TaskStatus.SUCCEEDED)
+    return order
+
+
+def test_queue_priority_levels(make_queue):
+    queue = make_queue(bound=16)
+    for task_id, priority in (("n1", "normal"), ("l1", "low"), ("h1", "high"), ("n2", "normal"), ("h2", "high")):
+        queue.submit(record(task_id, priority=priority))
+    assert [r.id for r in queue.pending()] == ["h1", "h2", "n1", "n2", "l1"]
+    assert queue.position("l1") == 5
+    assert _drain(queue, 5) == ["h1", "h2", "n1", "n2", "l1"]
+
+
+def test_queue_fair_share_between_users(make_queue):
+    """User A queues 20, then user B one: B's task finishes within the next two tasks."""
+    queue = make_queue(bound=32)
+    for i in range(20):
+        queue.submit(record(f"a{i:02d}", user="ann"))
+    first = queue.claim("w", timeout=5)  # A's first task is already running when B submits
+    queue.submit(record("b0", user="bob"))
+    assert queue.position("b0") <= 2
+    queue.complete(first, TaskStatus.SUCCEEDED)
+    assert "b0" in _drain(queue, 2)
+    rest = _drain(queue, 18)
+    assert rest == sorted(rest)  # A's own tasks keep their order
+
+
+def test_queue_round_robin_over_three_users(make_queue):
+    queue = make_queue(bound=32)
+    for user, count in (("ann", 4), ("bob", 2), ("cid", 1)):
+        for i in range(count):
+            queue.submit(record(f"{user}{i}", user=user))
+    assert _drain(queue, 7) == ["ann0", "bob0", "cid0", "ann1", "bob1", "ann2", "ann3"]
+
+
+def test_queue_max_delivery_retries_server_errors_only(make_queue):
+    queue = make_queue()
+    queue.max_delivery = 2
+    queue.submit(record("flaky"))
+    queue.submit(record("refused"))
+    job = queue.claim("w", timeout=5)
+    assert job.id == "flaky"
+    again = queue.complete(job, TaskStatus.FAILED, error="CUDA out of memory", error_code=500)
+    assert again.status == TaskStatus.WAITING and queue.position("flaky") == 1  # its place kept
+    job = queue.claim("w", timeout=5)
+    assert (job.id, job.record.runs) == ("flaky", 2)
+    final = queue.complete(job, TaskStatus.FAILED, error="CUDA out of memory", error_code=500)
+    assert final.status == TaskStatus.FAILED and final.runs == 2
+    job = queue.claim("w", timeout=5)
+    assert queue.complete(job, TaskStatus.FAILED, error="steps: too many", error_code=422).status == \
+        TaskStatus.FAILED  # the request's own fault: never retried
+    letters = queue.dead_letters()
+    assert [d["task_id"] for d in letters] == ["refused", "flaky"]
+    assert letters[1]["error"] == "CUDA out of memory" and letters[1]["deliveries"] == 2

@@ -104,3 +104,15 @@ def test_fair_share_between_users(alice, bob):
     started_after = sorted([t for t in alice_tasks if t["started_at"] > bob_task["created_at"]] + [bob_task],
                            key=lambda t: t["started_at"])
     assert [t["task_id"] for t in started_after].index(bob_task["task_id"]) <= 1
+
+
+def test_a_request_priority_lowers_a_users_default_and_raises_it_only_for_an_admin(users_server):
+    store = users_server.services.task_store
+    with client_for(users_server, "held") as held, client_for(users_server, "root") as root:  # held: default low
+        asked_high = held.post("/sdapi/v1/txt2img", json={**SMALL, "priority": "high"}, headers=ASYNC)
+        assert asked_high.status_code == 200, asked_high.text
+        admin_high = root.post("/sdapi/v1/txt2img", json={**SMALL, "priority": "high", "steps": 1}, headers=ASYNC)
+        assert admin_high.status_code == 200, admin_high.text
+        assert store.get(asked_high.json()["task_id"]).priority == "low"
+        assert store.get(admin_high.json()["task_id"]).priority == "high"
+        assert held.post(f"/sdapi/v1/tasks/{asked_high.json()['task_id']}/cancel").status_code == 200

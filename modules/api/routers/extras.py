@@ -21,7 +21,7 @@ from modules.tasks.store_base import TaskRecord
 
 
 def extras_params(body: ExtrasBaseBody) -> dict:
-    return body.model_dump(exclude={"image", "imageList"})
+    return body.model_dump(exclude={"image", "imageList", "priority"})
 
 
 router = APIRouter(prefix="/sdapi/v1", tags=["extras"])
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/sdapi/v1", tags=["extras"])
 
 async def _submit(services: Services, body: ExtrasBaseBody, data: str, field: str, http: Request,
                   user: str | None, with_id: bool) -> TaskRecord:
-    sub = ts.submission(http, user, with_id=with_id)
+    sub = ts.submission(http, user, body, with_id=with_id)
     if not with_id:
         sub.idempotency_key = None
     return await asyncio.to_thread(services.pipeline.submit_extras, data, extras_params(body), sub, field=field)

@@ -105,7 +105,8 @@ def memory(services: ServicesDep, _user: ApiUser) -> dict:
     vm = psutil.virtual_memory()
     ram = {"free": vm.available, "used": vm.total - vm.available, "total": vm.total}
     cache_state = getattr(services.models, "cache_state", None)
-    easel = {"easel": cache_state()} if callable(cache_state) else {}  # additive: loaded model + RAM cache
+    # additive: this process's loaded model and RAM cache, and every worker (with a shared queue: of the cluster)
+    easel = {"easel": {**(cache_state() if callable(cache_state) else {}), "workers": services.describe_workers()}}
     if not torch.cuda.is_available():
         return {"ram": ram, "cuda": {"error": "unavailable"}, **easel}
     free, total = torch.cuda.mem_get_info()

@@ -53,7 +53,7 @@ def task_progress(services: Services, body: ProgressRequest, owner: str | None =
     if record is None or (owner is not None and record.user != owner):  # another user's task: as unknown
         return ProgressResponse(textinfo="Waiting...", id_live_preview=-1)
     if record.status == TaskStatus.WAITING:
-        position, waiting = services.queue.position(task_id), len(services.queue.pending())
+        position, waiting = services.queue.position(task_id), services.queue.waiting_count()
         return ProgressResponse(queued=True, id_live_preview=-1, progress=0.0,
                                 textinfo=f"In queue: {position} of {waiting}" if position else "In queue...")
     if record.status.finished:

@@ -29,7 +29,7 @@ def progress_payload(services: Services, record: TaskRecord | None, skip_current
     queue = services.queue
     state = _idle_state()
     if record is None:
-        waiting = len(queue.pending())
+        waiting = queue.waiting_count()
         return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None,
                 "textinfo": f"In queue: {waiting}" if waiting else None}
     if record.status == TaskStatus.WAITING:

@@ -47,7 +47,7 @@ def submission(request: Request, user: str | None, body: Any = None, *, with_id:
     """Who submits and how to deliver, from the HTTP request (ids, idempotency key, webhook, base URL)."""
     return Submission(user=user, task_id=chosen_task_id(request, body) if with_id else None,
                       idempotency_key=idempotency_key(request), webhook_url=getattr(body, "webhook_url", None),
-                      base_url=base_url(request))
+                      base_url=base_url(request), priority=getattr(body, "priority", None))
 
 
 def find_idempotent(services: Services, user: str | None, key: str | None) -> TaskRecord | None:
@@ -74,5 +74,5 @@ def async_answer(services: Services, record: TaskRecord, request: Request) -> di
     root = base_url(request)
     links = {name: f"{root}/sdapi/v1/tasks/{record.id}{suffix}"
              for name, suffix in (("task", ""), ("events", "/events"), ("cancel", "/cancel"))}
-    return {"task_id": record.id, "status": record.status.value, "queue_length": len(services.queue.pending()),
+    return {"task_id": record.id, "status": record.status.value, "queue_length": services.queue.waiting_count(),
             "links": links}

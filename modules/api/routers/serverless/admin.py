@@ -48,9 +48,7 @@ async def restart(services: ServicesDep, _user: ApiUser) -> dict:
 
 
 def _functions(services) -> list[dict]:
-    model = services.models.current_title
-    device = str(getattr(services.precision, "device", "cpu"))
-    return [{"functionName": w["name"], "model": model, "status": w["state"], "device": device,
+    return [{"functionName": w["name"], "model": w.get("model"), "status": w["state"], "device": w.get("device"),
              "runningTask": w["task"], "waiting": w["waiting"], "queueSize": w["queue_size"],
              "timeout": w["timeout"], "alive": w["alive"]} for w in services.describe_workers()]
 
