@@ -180,6 +180,36 @@ def test_filebrowser_lists_and_downloads_the_store(client, store_app):
     assert client.get("/filebrowser/api/store/list", params={"path": "/etc"}).json()["entries"] == []
 
 
+def test_filebrowser_store_view_has_thumbnails_info_and_zips(client, store_app):
+    import zipfile
+
+    from modules.images import encode_image
+
+    _, view = store_app
+    blue = encode_image(Image.new("RGB", (96, 64), "blue"), infotext="a blue box\nSteps: 4, Seed: 7")
+    view.write("fbz/a/blue.png", blue)
+    view.write("fbz/a/note.txt", b"note")
+    view.write("fbz/top.png", _png("green"))
+
+    thumb = client.get("/filebrowser/api/store/thumbnail", params={"path": "fbz/a/blue.png", "size": 32})
+    assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).size == (32, 21)
+    info = client.get("/filebrowser/api/store/info", params={"path": "fbz/a/blue.png"}).json()
+    assert info["size"] == len(blue) and info["image"]["width"] == 96
+    assert info["image"]["infotext"].startswith("a blue box") and info["etag"]
+    assert client.get("/filebrowser/api/store/thumbnail", params={"path": "fbz/a/note.txt"}).status_code == 422
+
+    def members(response: httpx.Response) -> dict[str, bytes]:
+        assert response.status_code == 200, response.text
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            return {name: archive.read(name) for name in archive.namelist()}
+
+    selection = client.get("/filebrowser/api/store/download-zip", params={"path": ["fbz/a/note.txt", "fbz/top.png"]})
+    assert members(selection) == {"note.txt": b"note", "top.png": _png("green")}
+    folder = client.get("/filebrowser/api/store/download", params={"path": "fbz"})
+    assert members(folder) == {"a/blue.png": blue, "a/note.txt": b"note", "top.png": _png("green")}
+    assert client.get("/filebrowser/api/store/download-zip", params={"path": ["../x"]}).status_code in (403, 422)
+
+
 class _GatedStore:
     """The store, with reads held until `release` is set (to watch a download in its `loading` state)."""
 

@@ -96,3 +96,24 @@ def iter_zip_many(guard: PathGuard, targets: list[Resolved]) -> Iterator[bytes]:
                 yield sink.take()
     if sink.buffer:
         yield sink.take()
+
+
+def iter_zip_objects(store, keys: list[str], base: str | None = None) -> Iterator[bytes]:
+    """Objects of a modules.storage Storage (the object-store view) as one zip, streamed from the store chunk by
+    chunk: each under its key relative to the folder `base` (a folder download), else under its file name."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:  # type: ignore[arg-type]
+        for key in keys:
+            size = store.stat(key).size
+            info = zipfile.ZipInfo(key[len(base) + 1:] if base else key.rsplit("/", 1)[-1])
+            packed = size > STORE_ABOVE or Path(key).suffix.lower() in STORE_SUFFIXES
+            info.compress_type = zipfile.ZIP_STORED if packed else zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=size > ZIP64_ABOVE) as dest:
+                for block in store.iter_chunks(key):
+                    dest.write(block)
+                    if len(sink.buffer) >= CHUNK:
+                        yield sink.take()
+            if sink.buffer:
+                yield sink.take()
+    if sink.buffer:
+        yield sink.take()

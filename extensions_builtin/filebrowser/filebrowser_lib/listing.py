@@ -7,7 +7,7 @@ import stat
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 
@@ -106,7 +106,7 @@ def file_sha256(target: Resolved, hash_cache_file: Path | None) -> str:
     return sha256_stream(target.real)
 
 
-def open_image(path: Path) -> Image.Image:
+def open_image(path: Path | BinaryIO) -> Image.Image:
     """Opens an image header-first; refuses non-images, other formats and decompression bombs (422)."""
     try:
         with warnings.catch_warnings():
@@ -121,7 +121,7 @@ def open_image(path: Path) -> Image.Image:
     return image
 
 
-def image_info(path: Path) -> dict[str, Any]:
+def image_info(path: Path | BinaryIO) -> dict[str, Any]:
     """Size, format and A1111 infotext of an image. Metadata is read from the header; only a PNG small enough
     (<= 16 Mpx) is fully decoded, to also see text chunks stored after the pixel data."""
     from modules.images import read_infotext

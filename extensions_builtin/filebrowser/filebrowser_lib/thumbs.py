@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageOps
 
@@ -13,7 +14,7 @@ from .listing import open_image
 MIN_SIZE, MAX_SIZE = 16, 1024
 
 
-def make_thumbnail(path: Path, size: int) -> tuple[bytes, str]:
+def make_thumbnail(path: Path | BinaryIO, size: int) -> tuple[bytes, str]:
     """(bytes, media type) of a thumbnail fitting in size x size. The pixel limit is checked on the header,
     before any decode; JPEG sources are decoded at reduced scale (`draft`)."""
     with open_image(path) as image:

@@ -478,17 +478,21 @@
         }
     }
 
-    function findHost() {
+    // the data dir's browser, and (with --storage-url oss:// or s3://) a read-only one over the object store
+    const HOST_IDS = ["filebrowser-root", "filebrowser-store-root"];
+
+    function findHosts() {
         const app = document.querySelector("gradio-app");
         const scope = app && app.shadowRoot ? app.shadowRoot : document;
-        return scope.querySelector("#filebrowser-root");
+        return HOST_IDS.map((id) => scope.querySelector("#" + id)).filter(Boolean);
     }
 
     function mountWhenPresent() {
-        const host = findHost();
-        if (host && !host.dataset.mounted) {
-            host.dataset.mounted = "true";
-            host.filebrowser = new Browser(host);
+        for (const host of findHosts()) {
+            if (!host.dataset.mounted) {
+                host.dataset.mounted = "true";
+                host.filebrowser = new Browser(host);
+            }
         }
     }
 

@@ -107,7 +107,8 @@ def on_ui_tabs() -> list[tuple[Any, str, str]]:
     """The FileBrowser tab (none when disabled)."""
     if not is_enabled(shared.cmd_opts):
         return []
-    return ui_tabs(readonly=is_readonly(shared.cmd_opts))
+    store = _object_store()
+    return ui_tabs(readonly=is_readonly(shared.cmd_opts), store=store.describe() if store is not None else None)
 
 
 script_callbacks.on_app_started(on_app_started, name="filebrowser")
