@@ -51,6 +51,7 @@ class Options:
     data: dict[str, Any] = field(default_factory=dict)
     pinned: dict[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (value, the flag that sets it)
     _listeners: dict[str, list[Callable[[Any, Any], None]]] = field(default_factory=dict)
+    _pending: set[str] = field(default_factory=set)  # keys whose listeners are running (see is_pending)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _local: threading.local = field(default_factory=threading.local)
 
@@ -184,14 +185,22 @@ class Options:
                 return False
             self.data[key] = value
         if run_callbacks:
-            for listener in self._listeners.get(key, []):
-                try:
-                    listener(old, value)
-                except Exception:
-                    with self._lock:
-                        self.data[key] = old
-                    raise
+            self._pending.add(key)
+            try:
+                for listener in self._listeners.get(key, []):
+                    try:
+                        listener(old, value)
+                    except Exception:
+                        with self._lock:
+                            self.data[key] = old
+                        raise
+            finally:
+                self._pending.discard(key)
         return True
+
+    def is_pending(self, key: str) -> bool:
+        """True while `set` runs the listeners of `key`: its value may still be undone (a listener refusing it)."""
+        return key in self._pending
 
     def on_change(self, key: str, listener: Callable[[Any, Any], None]) -> None:
         """Call `listener(old, new)` when `key` changes through `set`; if it raises, the change is undone."""

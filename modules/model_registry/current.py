@@ -38,6 +38,8 @@ class CurrentCheckpoint:
 
     def ensure(self) -> Notice | None:
         """Check the selected checkpoint against the registry; switch (and say so) when it is gone."""
+        if self.options.is_pending("sd_model_checkpoint"):
+            return None  # a new value is being applied (and may be refused): only a committed one is checked
         wanted = self.options.get("sd_model_checkpoint") or ""
         if not wanted:
             return None

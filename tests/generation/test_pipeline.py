@@ -75,9 +75,10 @@ def test_webui_jobs_run_always_on_scripts_like_the_api(server):
     from modules.ui.common import run_generation
 
     services = server.services
-    items, info_json, first_infotext, _log = asyncio.run(run_generation(services, Txt2ImgBody(**SMALL), None))
+    gallery, info_json, first_infotext, _log, _selected = asyncio.run(
+        run_generation(services, Txt2ImgBody(**SMALL), None))
     assert "Always-on mark: webui" in first_infotext
-    assert len(items) == 1 and json.loads(info_json)["seed"] == 5
+    assert len(gallery.value) == 1 and json.loads(info_json)["seed"] == 5
     with server.client() as client:
         answer = client.post("/sdapi/v1/txt2img", json=SMALL)
     assert answer.status_code == 200

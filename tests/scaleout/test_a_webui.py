@@ -7,7 +7,13 @@ import pytest
 
 from tests.scaleout.cluster import ONE_THREAD, start_all
 from tests.support import EaselServer
-from tests.ui.conftest import browser, playwright_instance, set_number, small_job  # noqa: F401 - fixtures
+from tests.ui.conftest import chromium_session, set_number, small_job
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_session() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +24,7 @@ def cluster_webui(cluster):
     server.stop()
 
 
-def test_webui_progress_preview_and_interrupt_of_a_job_on_a_worker(browser, cluster_webui, cluster):  # noqa: F811
+def test_webui_progress_preview_and_interrupt_of_a_job_on_a_worker(browser, cluster_webui, cluster):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(90_000)
     page = context.new_page()

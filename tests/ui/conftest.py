@@ -3,6 +3,7 @@ driven by Playwright's Python package (no browser download: `executable_path` is
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,20 @@ def launch_chromium(playwright):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: ./run_tests.sh installs it (apt-get install -y chromium)")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def chromium_session():
+    """A browser for tests outside tests/ui: Playwright's sync API keeps an event loop running in the thread
+    while it is open, so other directories must close it when their module ends (asyncio.run in later tests)."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture(scope="session")
