@@ -3,12 +3,11 @@ its PID. ./run_tests.sh installs redis-server when it is missing."""
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
-from tests.support import free_port
+from tests.support import free_port, stop_process
 
 
 class RedisServer:
@@ -50,12 +49,6 @@ class RedisServer:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if getattr(self, "_log", None):
             self._log.close()

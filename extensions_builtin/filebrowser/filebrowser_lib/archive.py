@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 from .paths import PathGuard, Resolved, is_within
@@ -87,13 +88,8 @@ def iter_zip_many(guard: PathGuard, targets: list[Resolved]) -> Iterator[bytes]:
                 source = open(real, "rb")
             except FileNotFoundError:
                 continue
-            with source, archive.open(info, "w", force_zip64=info.file_size > ZIP64_ABOVE) as dest:
-                while block := source.read(CHUNK):
-                    dest.write(block)
-                    if len(sink.buffer) >= CHUNK:
-                        yield sink.take()
-            if sink.buffer:
-                yield sink.take()
+            with source:
+                yield from _add_member(archive, sink, info, iter(partial(source.read, CHUNK), b""), info.file_size)
     if sink.buffer:
         yield sink.take()
 
@@ -108,12 +104,18 @@ def iter_zip_objects(store, keys: list[str], base: str | None = None) -> Iterato
             info = zipfile.ZipInfo(key[len(base) + 1:] if base else key.rsplit("/", 1)[-1])
             packed = size > STORE_ABOVE or Path(key).suffix.lower() in STORE_SUFFIXES
             info.compress_type = zipfile.ZIP_STORED if packed else zipfile.ZIP_DEFLATED
-            with archive.open(info, "w", force_zip64=size > ZIP64_ABOVE) as dest:
-                for block in store.iter_chunks(key):
-                    dest.write(block)
-                    if len(sink.buffer) >= CHUNK:
-                        yield sink.take()
-            if sink.buffer:
+            yield from _add_member(archive, sink, info, store.iter_chunks(key), size)
+    if sink.buffer:
+        yield sink.take()
+
+
+def _add_member(archive: zipfile.ZipFile, sink: _Sink, info: zipfile.ZipInfo, blocks: Iterable[bytes],
+                size: int) -> Iterator[bytes]:
+    """Write one member from `blocks`, yielding the zip's bytes as they fill up."""
+    with archive.open(info, "w", force_zip64=size > ZIP64_ABOVE) as dest:
+        for block in blocks:
+            dest.write(block)
+            if len(sink.buffer) >= CHUNK:
                 yield sink.take()
     if sink.buffer:
         yield sink.take()
