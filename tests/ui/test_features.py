@@ -33,7 +33,8 @@ def test_lora_card_inserts_its_tag_searches_and_shows_metadata(page, webui):
         page.click("#txt2img_lora_extra_refresh")
         card = page.locator("#txt2img_lora_cards .card[data-name='pixelstyle']")
         card.wait_for()
-        assert card.locator("img.preview").evaluate("(img) => img.complete && img.naturalWidth") == 32
+        # decode() resolves once the preview has loaded (a lazily loaded image may still be fetching)
+        assert card.locator("img.preview").evaluate("(img) => img.decode().then(() => img.naturalWidth)") == 32
         card.locator(".card-name").click()
         assert text_of(page, "txt2img_prompt") == "a castle <lora:pixelstyle:1>"  # A1111: a space before it
         card.locator(".card-name").click()  # a second click takes it out again
