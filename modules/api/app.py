@@ -39,7 +39,9 @@ from modules.services import Services
 logger = logging.getLogger("easel.api")
 
 
-def create_app(services: Services) -> FastAPI:
+def services_lifespan(services: Services):
+    """The app's lifespan: the services start with the server and stop with it (API and worker apps)."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         services.start()
@@ -48,6 +50,11 @@ def create_app(services: Services) -> FastAPI:
         finally:
             services.stop()
 
+    return lifespan
+
+
+def create_app(services: Services) -> FastAPI:
+    lifespan = services_lifespan(services)
     # The API docs need credentials when auth is configured (docs/security.md): served by routes of our own.
     app = FastAPI(title="Easel", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None, description="AUTOMATIC1111-compatible Stable Diffusion API")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from modules.api.app import services_lifespan
 from modules.errors import EaselError
 from modules.services import Services
 
@@ -51,15 +51,7 @@ def create_worker_app(services: Services) -> FastAPI:
     metrics = WorkerMetrics()
     services.queue.on_finished.append(metrics.on_finished)
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        services.start()
-        try:
-            yield
-        finally:
-            services.stop()
-
-    app = FastAPI(title="Easel worker", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="Easel worker", lifespan=services_lifespan(services), docs_url=None, redoc_url=None, openapi_url=None)
     app.state.services = services
 
     @app.get("/internal/ping")
